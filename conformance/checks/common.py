@@ -1,0 +1,118 @@
+"""Judgements shared by every category: transport trouble and the error envelope."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from conformance.client import Exchange
+from conformance.findings import Finding, finding
+from conformance.profile import Profile, resolve_pointer
+
+__all__ = ["judge_envelope", "judge_error", "judge_transport", "statuses_text"]
+
+JSON_TYPES = ("application/json", "application/problem+json")
+
+
+def statuses_text(statuses: Iterable[int]) -> str:
+    return " or ".join(str(s) for s in statuses)
+
+
+def judge_transport(exchange: Exchange, operation: str, secrets: tuple[str, ...]) -> list[Finding]:
+    """Fails when the exchange never got a usable answer (timeout, reset, oversize, off-host redirect)."""
+    if exchange.error is None:
+        return []
+    rule = {
+        "oversize": "transport.invalid-response",
+        "protocol": "transport.invalid-response",
+        "redirect": "transport.redirect",
+    }.get(exchange.error_kind or "", "transport.unreachable")
+    return [
+        finding(
+            rule,
+            operation,
+            f"{exchange.method} {exchange.url.split('?')[0]}: {exchange.error}",
+            exchange=exchange,
+            secrets=secrets,
+            tier="inferred",
+        )
+    ]
+
+
+def judge_envelope(profile: Profile, exchange: Exchange, operation: str, secrets: tuple[str, ...],
+                   *, envelope_required: bool = True) -> list[Finding]:
+    """Fails when an error answer is not JSON in the API's envelope, or breaks its code conventions."""
+    errors = profile.data["errors"]
+    status = exchange.status or 0
+    where = f"{exchange.method} {exchange.url.split('?')[0]} answered {status}"
+    if not envelope_required:
+        return []
+    if exchange.content_type not in JSON_TYPES:
+        return [finding("errors.envelope", operation,
+                        f"{where} with content type {exchange.content_type or 'none'!r}; documented: the JSON error "
+                        "envelope.\n\nAnswer every error with a JSON body in the API's envelope.",
+                        rule=errors, exchange=exchange, secrets=secrets)]
+    try:
+        body = exchange.json()
+    except ValueError:
+        return [finding("errors.envelope", operation, f"{where} with a body that is not valid JSON.",
+                        rule=errors, exchange=exchange, secrets=secrets)]
+    problems = profile.envelope_errors(body)
+    if problems:
+        return [finding("errors.envelope", operation,
+                        f"{where} with a body that is not the documented error envelope: {problems[0]}",
+                        rule=errors, exchange=exchange, secrets=secrets)]
+    findings: list[Finding] = []
+    try:
+        code = resolve_pointer(body, errors["code_pointer"])
+    except KeyError:
+        code = None
+    allowed = (errors.get("codes_by_status") or {}).get(str(status))
+    pattern = errors.get("code_pattern")
+    if allowed and code not in allowed:
+        findings.append(finding("errors.code-convention", operation,
+                                f"{where} with error code {code!r}; documented for {status}: {', '.join(allowed)}.",
+                                rule=errors, exchange=exchange, secrets=secrets))
+    elif pattern and isinstance(code, str) and not re.search(pattern, code):
+        findings.append(finding("errors.code-convention", operation,
+                                f"{where} with error code {code!r}, which breaks the convention {pattern!r}.",
+                                rule=errors, exchange=exchange, secrets=secrets))
+    request_id = errors.get("request_id")
+    if request_id:
+        try:
+            value: Any = resolve_pointer(body, request_id["pointer"])
+        except KeyError:
+            value = None
+        if not isinstance(value, str) or not re.search(request_id["pattern"], value):
+            findings.append(finding("errors.request-id", operation,
+                                    f"{where} with request id {value!r} at {request_id['pointer']}; documented: "
+                                    f"a string matching {request_id['pattern']!r}.",
+                                    rule=request_id, exchange=exchange, secrets=secrets))
+        elif request_id.get("header") and exchange.header(request_id["header"]) not in (None, value):
+            findings.append(finding("errors.request-id", operation,
+                                    f"{where}: header {request_id['header']} ({exchange.header(request_id['header'])!r})"
+                                    f" differs from the body's request id ({value!r}).",
+                                    rule=request_id, exchange=exchange, secrets=secrets))
+    return findings
+
+
+def judge_error(profile: Profile, exchange: Exchange, *, rule_id: str, operation: str, expected: Iterable[int],
+                what: str, secrets: tuple[str, ...], rule: dict[str, Any] | None = None,
+                envelope_required: bool = True) -> list[Finding]:
+    """Fails unless `exchange` answered one of `expected` statuses with the error envelope.
+
+    The status is judged under `rule_id`; the envelope under the errors.* rules.
+    """
+    transport = judge_transport(exchange, operation, secrets)
+    if transport:
+        return transport
+    expected = list(expected)
+    findings: list[Finding] = []
+    if exchange.status not in expected:
+        findings.append(finding(rule_id, operation,
+                                f"{what}: answered {exchange.status}; documented: {statuses_text(expected)}.",
+                                rule=rule or profile.data["errors"], exchange=exchange, secrets=secrets))
+    if (exchange.status or 0) >= 400:
+        findings += judge_envelope(profile, exchange, operation, secrets, envelope_required=envelope_required)
+    return findings

@@ -1,0 +1,451 @@
+"""`conformance`: run the suite, serve sandboxes, check specs, render reports, diff runs.
+
+Exit codes: 0 conforming (or clean); 1 nonconformance found (or problems in specs, or a
+regression in `diff`); 2 usage error, bad spec, or target unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from conformance import __version__
+from conformance.specfiles import API_SLUGS
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+SUITE_INI = Path(__file__).resolve().parent / "suite" / "pytest.ini"
+
+
+class UsageError(Exception):
+    """A one-line `error: <what>; <how to fix>` for the user; exit code 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.handler(args))
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="conformance",
+        description="Contract and conformance suite for documented HTTP APIs. "
+        f"APIs: {', '.join(API_SLUGS)}.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="check a server against an API's documented behaviour",
+        description="Runs the conformance suite for API against --base-url (default: the API's sandbox, "
+        "started on a free loopback port). Exit 0 conforming, 1 nonconformance found, 2 usage error, "
+        "bad spec or unreachable target.",
+    )
+    run.add_argument("api", metavar="API", help=f"API slug: {', '.join(API_SLUGS)}")
+    run.add_argument("--base-url", help="base URL including its path, e.g. https://api.example/v1")
+    run.add_argument("--api-key", help="API key (default: $CONFORMANCE_API_KEY; the sandbox's key without --base-url)")
+    run.add_argument("--spec", help="spec file to use instead of the bundled one")
+    run.add_argument("--report-dir", help="write DIR/<api>.json, .junit.xml, .html and DIR/index.html")
+    run.add_argument("--baseline", help="YAML file of accepted deviations; matching findings do not fail the run")
+    run.add_argument("--update-baseline", action="store_true", help="write the current findings into --baseline")
+    run.add_argument("--allow-writes", action="store_true", help="send write requests to a non-loopback host")
+    run.add_argument("--probe-rate-limit", action="store_true",
+                     help="send a bounded burst past the rate limit to check the exceeded answer")
+    run.add_argument("--seed", type=int, help="seed of the property tests (for reproducible runs)")
+    run.add_argument("--max-examples", type=int, help="property-test examples per operation (default 8)")
+    run.add_argument("--workers", type=int, default=1, help="parallel pytest-xdist workers (default 1)")
+    run.add_argument("--timeout", type=float, default=10.0, help="timeout of each request in seconds (default 10)")
+    run.add_argument("--fault", action="append", default=[], metavar="RULE",
+                     help="with the embedded sandbox: break this rule on purpose (see `sandbox API --list-faults`)")
+    run.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    run.add_argument("-k", dest="keyword", help="only run tests matching this pytest expression")
+    run.add_argument("--rule", action="append", default=[], metavar="RULE",
+                     help="only run the tests that judge this rule id (repeatable)")
+    run.set_defaults(handler=cmd_run)
+
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="serve an API's conforming reference implementation",
+        description="Serves the sandbox of API until Ctrl-C. Prints its base URL, demo keys and data.",
+    )
+    sandbox.add_argument("api", metavar="API", help=f"API slug: {', '.join(API_SLUGS)}")
+    sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sandbox.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    sandbox.add_argument("--db", help="SQLite file to keep state in across restarts (default: in memory)")
+    sandbox.add_argument("--rate-limit", metavar="N/SECONDS", help="requests per window to enforce, e.g. 100/60")
+    sandbox.add_argument("--fault", action="append", default=[], metavar="RULE",
+                         help="break this rule on purpose (repeatable); see --list-faults")
+    sandbox.add_argument("--list-faults", action="store_true", help="list the faults this sandbox can inject")
+    sandbox.set_defaults(handler=cmd_sandbox)
+
+    specs = commands.add_parser(
+        "specs",
+        help="validate specs and their conformance profiles",
+        description="Validates OpenAPI specs, their x-conformance profiles, examples and references. "
+        "Prints `file: JSON pointer: reason` per problem; exit 1 if any, 0 if none.",
+    )
+    specs.add_argument("paths", nargs="*", metavar="PATH", help="spec files (default: every bundled spec)")
+    specs.set_defaults(handler=cmd_specs)
+
+    report = commands.add_parser("report", help="regenerate the HTML report of a JSON result", add_help=False)
+    report.add_argument("rest", nargs=argparse.REMAINDER)
+    report.set_defaults(handler=lambda args: _delegate("report_main", args.rest))
+    diff = commands.add_parser("diff", help="compare two JSON results: fixed, new and unchanged findings",
+                               add_help=False)
+    diff.add_argument("rest", nargs=argparse.REMAINDER)
+    diff.set_defaults(handler=lambda args: _delegate("diff_main", args.rest))
+    return parser
+
+
+def _delegate(name: str, rest: list[str]) -> int:
+    from conformance.report import commands
+
+    return int(getattr(commands, name)(rest))
+
+
+def known_api(api: str) -> str:
+    if api in API_SLUGS:
+        return api
+    close = difflib.get_close_matches(api, API_SLUGS, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"known APIs: {', '.join(API_SLUGS)}"
+    raise UsageError(f"unknown API {api!r}; {hint}")
+
+
+def _known_rule(rule: str) -> str:
+    from conformance.rules import get_rule
+
+    try:
+        return get_rule(rule).id
+    except KeyError as exc:
+        raise UsageError(str(exc.args[0])) from None
+
+
+# --- specs ---------------------------------------------------------------------------------
+
+
+def cmd_specs(args: argparse.Namespace) -> int:
+    from conformance.speccheck import check_spec_file
+    from conformance.specfiles import spec_path
+
+    paths = [Path(p) for p in args.paths] or [spec_path(api) for api in API_SLUGS]
+    for path in paths:
+        if not path.exists():
+            raise UsageError(f"{path}: no such file; pass spec files, or nothing for the bundled specs")
+    problems = 0
+    for path in paths:
+        found = check_spec_file(path)
+        problems += len(found)
+        for problem in found:
+            print(problem)
+    clean = len(paths) - len({p for p in paths if check_spec_file(p)}) if problems else len(paths)
+    print(f"{len(paths)} spec(s) checked: {problems} problem(s); {clean} clean", file=sys.stderr)
+    return EXIT_FINDINGS if problems else EXIT_OK
+
+
+# --- sandbox -------------------------------------------------------------------------------
+
+
+def parse_rate(value: str | None) -> tuple[int, float] | None:
+    if not value:
+        return None
+    count, _, seconds = value.partition("/")
+    try:
+        parsed = (int(count), float(seconds or 1))
+    except ValueError:
+        raise UsageError(f"--rate-limit {value!r} is not N/SECONDS; e.g. 100/60") from None
+    if parsed[0] < 1 or parsed[1] <= 0:
+        raise UsageError(f"--rate-limit {value!r} needs N >= 1 and SECONDS > 0")
+    return parsed
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from conformance.sandbox.runner import build_app
+
+    api = known_api(args.api)
+    from conformance.sandbox import load_sandbox
+
+    module = load_sandbox(api)
+    if args.list_faults:
+        for name, description in sorted(module.FAULTS.items()):
+            print(f"{name:36} {description}")
+        return EXIT_OK
+    try:
+        module, app = build_app(api, faults=args.fault, rate_limit=parse_rate(args.rate_limit), db=args.db)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}; pick another --port "
+                         "(0 picks a free one)") from None
+    host, port = sock.getsockname()[:2]
+    base_url = f"http://{host if ':' not in host else f'[{host}]'}:{port}{module.BASE_PATH.rstrip('/')}"
+    requests, window = parse_rate(args.rate_limit) or module.DEFAULT_RATE_LIMIT
+    print(f"{api} sandbox at {base_url}")
+    for role, key in module.KEYS.items():
+        print(f"  key ({role}): {key}")
+    print(f"  data: {module.summary(app)}")
+    print(f"  state: {args.db or 'in memory'}; rate limit: {requests} per {window:g} s")
+    if args.fault:
+        print(f"  faults: {', '.join(args.fault)}")
+    print("Ctrl-C to stop.", flush=True)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        db = getattr(app.state, "db", None)
+        if db is not None:
+            db.close()
+    print("stopped")
+    return EXIT_OK
+
+
+# --- run -----------------------------------------------------------------------------------
+
+
+def check_base_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--base-url {url!r} is not an http(s) URL with a host; e.g. https://api.example/v1")
+    try:
+        parts.port
+    except ValueError:
+        raise UsageError(f"--base-url {url!r} has an invalid port") from None
+    return url.rstrip("/")
+
+
+def check_reachable(url: str, timeout: float = 10.0) -> None:
+    """Raises UsageError naming the host and the reason when nothing answers at `url` within `timeout`."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    deadline = time.monotonic() + timeout
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UsageError(f"target unreachable: cannot resolve {host!r} ({exc.strerror}); check --base-url") from None
+    last = "no address"
+    for family, kind, proto, _, address in infos:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        with socket.socket(family, kind, proto) as sock:
+            sock.settimeout(min(remaining, timeout))
+            try:
+                sock.connect(address)
+                return
+            except TimeoutError:
+                last = f"no answer within {timeout:g} s"
+            except OSError as exc:
+                last = exc.strerror or str(exc)
+    raise UsageError(f"target unreachable: {host}:{port}: {last}; check --base-url and that the server runs")
+
+
+def check_report_dir(path: str) -> Path:
+    directory = Path(path)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".conformance-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write to --report-dir {path}: {exc.strerror or exc}; pick a writable folder") from None
+    return directory
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from conformance.profile import ProfileError, load_profile
+    from conformance.speccheck import check_spec_file
+    from conformance.specfiles import spec_path
+
+    api = known_api(args.api)
+    spec = args.spec or str(spec_path(api))
+    problems = check_spec_file(spec)
+    if problems:
+        raise UsageError(f"bad spec: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    try:
+        profile = load_profile(spec)
+    except ProfileError as exc:
+        raise UsageError(str(exc)) from None
+    if profile.api != api:
+        raise UsageError(f"the spec {spec} describes {profile.api!r}, not {api!r}")
+    key = args.api_key or os.environ.get("CONFORMANCE_API_KEY") or None
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    if args.fault and args.base_url:
+        raise UsageError("--fault injects faults into the embedded sandbox; drop --base-url to use it")
+    report_dir = check_report_dir(args.report_dir) if args.report_dir else None
+    if args.update_baseline and not args.baseline:
+        raise UsageError("--update-baseline needs --baseline FILE")
+    entries = _load_baseline(args.baseline) if args.baseline and not args.update_baseline else []
+    if args.base_url:
+        base_url = check_base_url(args.base_url)
+        has_protected = any(not op.is_public for op in profile.operations.values())
+        if has_protected and not key:
+            raise UsageError(f"{api} needs an API key; pass --api-key KEY or set CONFORMANCE_API_KEY")
+        check_reachable(base_url, timeout=min(args.timeout, 10.0))
+    pytest_args = [
+        "--pyargs", "conformance.suite", "--api", api, "-c", str(SUITE_INI), "--rootdir", str(SUITE_INI.parent),
+        "--tb=line",
+        "--request-timeout", str(args.timeout), "-W", "ignore::DeprecationWarning", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+    ]
+    if args.base_url:
+        pytest_args += ["--base-url", args.base_url]
+    if args.spec:
+        pytest_args += ["--spec", args.spec]
+    for fault in args.fault:
+        pytest_args += ["--sandbox-fault", fault]
+    if args.allow_writes:
+        pytest_args.append("--allow-writes")
+    if args.probe_rate_limit:
+        pytest_args.append("--probe-rate-limit")
+    if args.seed is not None:
+        pytest_args += ["--conformance-seed", str(args.seed)]
+    if args.max_examples:
+        pytest_args += ["--max-examples", str(args.max_examples)]
+    if args.workers > 1:
+        pytest_args += ["-n", str(args.workers), "--dist", "loadgroup"]
+    if args.keyword:
+        pytest_args += ["-k", args.keyword]
+    for rule in args.rule:
+        pytest_args += ["--rule", _known_rule(rule)]
+    pytest_args += ["-q", "--no-header", "-o", "console_output_style=classic"] if args.quiet else ["-rN", "--no-header"]
+    if report_dir is not None:
+        pytest_args += ["--report-dir", str(report_dir)]
+    result, code = _run_pytest(pytest_args, key, quiet=args.quiet)
+    if result is None:
+        return EXIT_USAGE if code != 1 else EXIT_FINDINGS
+    if entries:
+        from conformance.baseline import apply_baseline
+
+        result = apply_baseline(result, entries, _today())
+    if args.update_baseline:
+        from conformance.baseline import write_baseline
+
+        write_baseline(Path(args.baseline), result)
+        print(f"baseline written: {args.baseline} ({len(result['findings'])} finding(s))", file=sys.stderr)
+    if report_dir is not None:
+        _write_reports(result, report_dir)
+    failures = [f for f in result["findings"] if not f.get("accepted")]
+    _print_summary(result, failures)
+    crashed = result["summary"]["failed"] > 0 and not result["findings"]
+    if code in (2, 3, 4) and not result["checks"]:
+        return EXIT_USAGE
+    if failures or crashed:
+        return EXIT_FINDINGS
+    if code not in (0, 1, 5) and not result["checks"]:
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _today() -> Any:
+    from datetime import date
+
+    return date.today()
+
+
+def _load_baseline(path: str) -> list[Any]:
+    from conformance.baseline import BaselineError, load_baseline
+
+    try:
+        return list(load_baseline(Path(path)))
+    except BaselineError as exc:
+        raise UsageError(str(exc)) from None
+    except FileNotFoundError:
+        raise UsageError(f"--baseline {path}: no such file; create it with --update-baseline") from None
+
+
+class _Capture:
+    """Keeps the run's result when pytest finishes (after the collector has built it)."""
+
+    result: dict[str, Any] | None = None
+
+    def pytest_unconfigure(self, config: Any) -> None:
+        from conformance.plugin import run_state_key
+
+        state = config.stash.get(run_state_key, None)
+        if state is not None:
+            self.result = state.result
+
+
+def _run_pytest(pytest_args: list[str], key: str | None, *, quiet: bool) -> tuple[dict[str, Any] | None, int]:
+    import pytest
+
+    capture = _Capture()
+    previous = os.environ.get("CONFORMANCE_API_KEY")
+    if key:
+        os.environ["CONFORMANCE_API_KEY"] = key  # the key travels by environment, never on a command line
+    try:
+        code = int(pytest.main(pytest_args, plugins=[capture]))
+    finally:
+        if previous is None:
+            os.environ.pop("CONFORMANCE_API_KEY", None)
+        else:
+            os.environ["CONFORMANCE_API_KEY"] = previous
+    return capture.result, code
+
+
+def _write_reports(result: dict[str, Any], report_dir: Path) -> None:
+    from conformance.plugin import write_result
+
+    write_result(result, report_dir)
+    try:
+        from conformance.report import write_html, write_index
+    except ImportError:
+        return
+    write_html(result, report_dir / f"{result['api']}.html")
+    results = []
+    import json
+
+    for path in sorted(report_dir.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and "findings" in data and "api" in data:
+            results.append(data)
+    write_index(results, report_dir / "index.html")
+
+
+def _print_summary(result: dict[str, Any], failures: list[dict[str, Any]]) -> None:
+    summary = result["summary"]
+    accepted = len(result["findings"]) - len(failures)
+    print(f"\n{result['api']} at {result['base_url']}: {summary['passed']} passed, {summary['failed']} failed, "
+          f"{summary['skipped']} skipped; {len(failures)} finding(s)" + (f", {accepted} accepted" if accepted else "")
+          + f"; {result['requests_sent']} requests in {result['duration_s']:.1f} s")
+    for item in failures[:50]:
+        first = item["message"].splitlines()[0] if item["message"] else ""
+        print(f"  FAIL {item['rule']:32} {item['operation']:28} {first[:140]}")
+    if len(failures) > 50:
+        print(f"  … and {len(failures) - 50} more (see the report)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""The pytest plugin: `pytest --pyargs conformance.suite --api goat --base-url URL --api-key KEY`.
+
+Registered through the `pytest11` entry point. Without `--api` it stays silent: it adds its
+options and nothing else, so other projects' runs are not disturbed. With `--api` it loads the
+spec, starts the embedded sandbox when no `--base-url` is given, collects every finding the
+suite reports (on xdist workers too, through the reports' user properties), and writes
+`DIR/<api>.json` and `DIR/<api>.junit.xml` with `--report-dir`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance import __version__
+from conformance.findings import Finding
+from conformance.rules import RULES
+
+__all__ = ["FINDINGS_PROPERTY", "RunState", "run_state_key"]
+
+FINDINGS_PROPERTY = "conformance_findings"
+REQUESTS_PROPERTY = "conformance_requests"
+RULE_PROPERTY = "conformance_rule"
+OPERATION_PROPERTY = "conformance_operation"
+
+
+@dataclass
+class RunState:
+    """What one conformance run knows and collects (kept in `config.stash`)."""
+
+    api: str
+    base_url: str
+    api_key: str | None
+    report_dir: Path | None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started: float = field(default_factory=time.monotonic)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    requests_sent: int = 0
+    sandbox: contextlib.ExitStack | None = None
+    result: dict[str, Any] | None = None
+
+
+run_state_key = pytest.StashKey[RunState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "API conformance (api-conformance)")
+    group.addoption("--api", default=None, help="API slug to check (goat, gaming-goods, …); without it the "
+                    "plugin does nothing.")
+    group.addoption("--base-url", default=None, help="Base URL of the server under test, including its path "
+                    "(e.g. https://api.example/v1). Default: start the API's sandbox on a free loopback port.")
+    group.addoption("--api-key", default=None, help="API key (default: $CONFORMANCE_API_KEY, or the sandbox's key).")
+    group.addoption("--spec", default=None, help="Spec file to use instead of the bundled one.")
+    group.addoption("--report-dir", default=None, help="Write DIR/<api>.json and DIR/<api>.junit.xml.")
+    group.addoption("--allow-writes", action="store_true", default=False,
+                    help="Send write requests to a non-loopback host (off by default).")
+    group.addoption("--probe-rate-limit", action="store_true", default=False,
+                    help="Send a bounded burst past the rate limit to check the exceeded answer.")
+    group.addoption("--conformance-seed", type=int, default=None, help="Seed of the property tests.")
+    group.addoption("--max-examples", type=int, default=None, help="Property-test examples per operation.")
+    group.addoption("--request-timeout", type=float, default=10.0, help="Timeout of each request, in seconds.")
+    group.addoption("--sandbox-fault", action="append", default=[],
+                    help="With the embedded sandbox: break this rule on purpose (self-tests).")
+    group.addoption("--sandbox-rate-limit", default=None, help="With the embedded sandbox: N/SECONDS.")
+    group.addoption("--rule", action="append", default=[], dest="conformance_rules",
+                    help="Only run the tests that judge this rule id (repeatable).")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    api = config.getoption("api", None)
+    if not api:
+        return
+    from conformance.profile import ProfileError, load_profile
+
+    spec = config.getoption("spec") or api
+    try:
+        profile = load_profile(spec)
+    except ProfileError as exc:
+        raise pytest.UsageError(f"error: {exc}") from None
+    if profile.api != api:
+        raise pytest.UsageError(f"error: the spec {spec} describes {profile.api!r}, not {api!r}")
+    key = config.getoption("api_key") or os.environ.get("CONFORMANCE_API_KEY") or None
+    base_url = config.getoption("base_url")
+    sandbox_stack = None
+    if not base_url and not _is_worker(config):
+        from conformance.sandbox.runner import running_sandbox
+
+        rate = config.getoption("sandbox_rate_limit") or os.environ.get("CONFORMANCE_SANDBOX_RATE_LIMIT")
+        rate_limit = None
+        if rate:
+            count, _, seconds = rate.partition("/")
+            rate_limit = (int(count), float(seconds or 1))
+        sandbox_stack = contextlib.ExitStack()
+        sandbox = sandbox_stack.enter_context(
+            running_sandbox(api, faults=config.getoption("sandbox_fault"), rate_limit=rate_limit)
+        )
+        base_url = sandbox.base_url
+        key = key or sandbox.api_key
+        config.option.base_url = base_url  # xdist hands the options to its workers
+        config.option.api_key = key
+    if not base_url:
+        raise pytest.UsageError("error: no --base-url; pass the server's base URL (or omit it on the controller)")
+    report_dir = config.getoption("report_dir")
+    state = RunState(api=api, base_url=base_url.rstrip("/"), api_key=key,
+                     report_dir=Path(report_dir) if report_dir else None, sandbox=sandbox_stack)
+    config.stash[run_state_key] = state
+    if _is_worker(config):
+        return
+    config.pluginmanager.register(Collector(config, state), "conformance-collector")
+    if state.report_dir and not config.option.xmlpath:
+        state.report_dir.mkdir(parents=True, exist_ok=True)
+        config.option.xmlpath = str(state.report_dir / f"{api}.junit.xml")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(run_state_key, None)
+    if state is not None and state.sandbox is not None:
+        state.sandbox.close()
+
+
+class Collector:
+    """Collects findings and outcomes on the controller (from every xdist worker) and writes them."""
+
+    def __init__(self, config: pytest.Config, state: RunState) -> None:
+        self.config = config
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        state = self.state
+        props = dict(report.user_properties)
+        state.requests_sent += sum(int(v) for k, v in report.user_properties if k == REQUESTS_PROPERTY)
+        found: list[dict[str, Any]] = []
+        for key, value in report.user_properties:
+            if key == FINDINGS_PROPERTY:
+                found.extend(json.loads(value))
+        state.findings.extend(found)
+        rules = [value for key, value in report.user_properties if key == RULE_PROPERTY]
+        if not rules:
+            return
+        outcome = None
+        if report.when == "call":
+            outcome = "passed" if report.passed else "failed" if report.failed else "skipped"
+        elif report.when == "setup" and not report.passed:
+            outcome = "skipped" if report.skipped else "failed"
+        if outcome is None:
+            return
+        reason = ""
+        if report.skipped and isinstance(report.longrepr, tuple):
+            reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        elif report.failed and not found:
+            reason = str(report.longrepr)[-500:]
+        failing = {item["rule"] for item in found}
+        for index, rule in enumerate(rules):
+            rule_outcome = outcome
+            if outcome == "failed" and found and rule not in failing:
+                rule_outcome = "passed"
+            elif outcome == "failed" and not found and index > 0:
+                rule_outcome = "passed"  # a crash of the test is charged to its main rule
+            state.checks.append({
+                "rule": rule,
+                "category": RULES[rule].category,
+                "operation": props.get(OPERATION_PROPERTY, "*"),
+                "outcome": rule_outcome,
+                "reason": reason if rule_outcome != "passed" else "",
+                "test": report.nodeid,
+            })
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.state.result = build_result(self.state, seed=self.config.getoption("conformance_seed"))
+        if self.state.report_dir:
+            write_result(self.state.result, self.state.report_dir)
+
+
+def build_result(state: RunState, *, seed: int | None) -> dict[str, Any]:
+    """Returns the run's result document (the JSON report's shape)."""
+    findings = _dedupe(state.findings)
+    outcomes = [check["outcome"] for check in state.checks]
+    return {
+        "api": state.api,
+        "base_url": state.base_url,
+        "started_at": state.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "duration_s": round(time.monotonic() - state.started, 3),
+        "requests_sent": state.requests_sent,
+        "seed": seed,
+        "tool_version": __version__,
+        "summary": {
+            "passed": outcomes.count("passed"),
+            "failed": outcomes.count("failed"),
+            "skipped": outcomes.count("skipped"),
+            "accepted": 0,
+        },
+        "checks": state.checks,
+        "findings": findings,
+    }
+
+
+def _dedupe(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One finding per (rule, operation, message): the same broken promise seen twice is one finding."""
+    seen: set[tuple[str, str, str]] = set()
+    unique = []
+    for item in findings:
+        key = (item["rule"], item["operation"], item["message"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(item)
+    return unique
+
+
+def write_result(result: dict[str, Any], report_dir: Path) -> Path:
+    report_dir.mkdir(parents=True, exist_ok=True)
+    path = report_dir / f"{result['api']}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def record_findings(item: pytest.Item, findings: list[Finding]) -> None:
+    """Attaches findings to the test's report (they travel from xdist workers this way)."""
+    if findings:
+        item.user_properties.append((FINDINGS_PROPERTY, json.dumps([f.to_dict() for f in findings])))

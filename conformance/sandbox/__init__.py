@@ -1,0 +1,38 @@
+"""Sandbox servers: a conforming reference implementation of each API, plus faults.
+
+Each API module (`conformance.sandbox.<module>`) provides:
+
+- `BASE_PATH`: the path the API is served under (`/v1`, `/api/v1`, ...);
+- `KEYS`: role -> demo key (`"full"` always; `"limited"` where the API has permissions);
+- `FAULTS`: fault name -> what breaks; fault names are rule ids (`conformance.rules`);
+- `DEFAULT_RATE_LIMIT`: (requests, window seconds) the sandbox enforces and advertises;
+- `create_app(settings: SandboxSettings) -> Starlette`: a fresh app, its state on `app.state`;
+- `summary(app) -> str`: one line about the seed data, printed at start.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+__all__ = ["SANDBOXES", "load_sandbox"]
+
+SANDBOXES = {
+    "goat": "conformance.sandbox.goat",
+    "gaming-goods": "conformance.sandbox.gaming_goods",
+    "gaming-goods-partner": "conformance.sandbox.gaming_goods_partner",
+    "storefront": "conformance.sandbox.storefront",
+    "tribute-shop": "conformance.sandbox.tribute_shop",
+    "retailcrm": "conformance.sandbox.retailcrm",
+}
+
+
+def load_sandbox(api: str) -> ModuleType:
+    """Returns the sandbox module of `api`; a KeyError names the closest slug."""
+    if api not in SANDBOXES:
+        import difflib
+
+        close = difflib.get_close_matches(api, SANDBOXES, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(SANDBOXES)}"
+        raise KeyError(f"unknown API {api!r}{hint}")
+    return importlib.import_module(SANDBOXES[api])

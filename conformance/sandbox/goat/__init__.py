@@ -1,0 +1,61 @@
+"""The goat API sandbox (seed 000; apis.md "goat (000)").
+
+Bearer keys, cursor-paginated products, idempotent order creation with a pending payment,
+payments, a webhook test, and `{"error": {"code", "message", "request_id"}}` errors. Two demo
+keys: `full` (with `orders:write`) and `limited` (without, so `PATCH /orders/{id}` gets 403).
+Module contract: see `conformance.sandbox`.
+"""
+
+from __future__ import annotations
+
+from .app import BASE_PATH, DEFAULT_RATE_LIMIT, create_app, summary
+from .data import FULL_KEY, LIMITED_KEY
+
+__all__ = ["BASE_PATH", "DEFAULT_RATE_LIMIT", "FAULTS", "KEYS", "create_app", "summary"]
+
+KEYS = {"full": FULL_KEY, "limited": LIMITED_KEY}
+
+FAULTS = {
+    # schema
+    "schema.response-schema": "GET /products/{product_id} returns `metadata` as a JSON-encoded string, not an object.",
+    "schema.status-code": "POST /orders answers 200 instead of 201.",
+    "schema.content-type": "GET /health answers its JSON body as text/plain.",
+    "schema.server-error": "GET /products answers 500 when `category` holds anything but a-z and '_'.",
+    "schema.negative-data": "POST /orders accepts a `quantity` above 1000 (up to 1,000,000).",
+    "schema.positive-data": "GET /products refuses an unknown `category` with 400 instead of an empty page.",
+    "schema.stateful": "GET /payments/{payment_id} answers 404 for the payment of an order created through the API.",
+    # errors
+    "errors.envelope": 'Errors come as {"message", "status"} instead of {"error": {"code", "message", "request_id"}}.',
+    "errors.not-found": "An unknown product, order or payment id answers 400 instead of 404.",
+    "errors.unknown-route": "An unknown route answers 200 {} instead of a 404 envelope.",
+    "errors.method-not-allowed": "A wrong method answers 405 without the Allow header.",
+    "errors.bad-parameter": "A decimal `limit` (2.5, 10.0) is truncated and served instead of refused with 400.",
+    "errors.bad-body": "A body that is not JSON is read as {}: PATCH /orders/{id} answers 200, the webhook test 202.",
+    "errors.code-convention": "Error codes are UPPER_SNAKE (INVALID_REQUEST) instead of lower snake_case"
+    " (idempotency_conflict excepted).",
+    "errors.request-id": "request_id (body and X-Request-Id) is a UUID instead of req_ + upper-case letters/digits.",
+    # pagination (listProducts)
+    "pagination.no-duplicates": "Every page after the first starts with the previous page's last item.",
+    "pagination.complete": "Every page after the first skips one item.",
+    "pagination.default-limit": "Without `limit` a page holds 20 items, not 25.",
+    "pagination.max-limit": "`limit` above 100 is honoured (limit=150 returns 150 items).",
+    "pagination.invalid-limit": "`limit=0` and negative limits are served with the default page size.",
+    "pagination.last-page": "The last page has a next_cursor (leading to an empty page) instead of null.",
+    "pagination.bad-cursor": "An unknown or malformed cursor restarts the list (200) instead of a 400.",
+    "pagination.stable-order": "Each walk (first page without cursor) gets its own random order of products.",
+    # idempotency (implemented in base.IdempotencyStore; key-required here)
+    "idempotency.replay-same-resource": "POST /orders ignores Idempotency-Key: a replay creates a new order.",
+    "idempotency.conflict": "A reused Idempotency-Key with another body replays the first order (no 409).",
+    "idempotency.concurrent": "Parallel POST /orders with one Idempotency-Key each create an order.",
+    "idempotency.key-required": "POST /orders without Idempotency-Key creates an order instead of answering 400.",
+    # rate limits (implemented in base.RateLimitMiddleware)
+    "rate-limit.headers": "No X-RateLimit-* headers.",
+    "rate-limit.consistent": "X-RateLimit-Remaining never falls.",
+    "rate-limit.exceeded": "Requests past the limit are served (never 429).",
+    "rate-limit.recovery": "After the reset, a key that went over the limit stays blocked one more window.",
+    # auth
+    "auth.missing-credentials": "A request without Authorization is served as the full demo account.",
+    "auth.invalid-credentials": "Any Bearer token is accepted (as the full demo account).",
+    "auth.public-operations": "GET /health needs a key (401 without one).",
+    "auth.permissions": "The limited key (no orders:write) may PATCH /orders/{order_id}.",
+}

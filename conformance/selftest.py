@@ -1,0 +1,121 @@
+"""Proving the checks: every sandbox fault must be caught under its rule id, and no clean sandbox flagged.
+
+Used by the project's own tests (`tests/test_selftest.py`) and by `bench/selftest_table.py`, which
+writes the README's rule → fault → detected table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conformance.sandbox import SANDBOXES, load_sandbox
+
+__all__ = ["FaultCase", "detect", "fault_cases", "run_suite"]
+
+# Faults whose rule only shows with options a default run does not take.
+RUN_OPTIONS = {
+    "rate-limit.exceeded": ["--probe-rate-limit"],
+    "rate-limit.recovery": ["--probe-rate-limit"],
+}
+# The burst needs a small advertised limit to stay polite.
+SANDBOX_RATE_LIMITS = {"rate-limit.exceeded": "20/2", "rate-limit.recovery": "20/2"}
+
+
+@dataclass(frozen=True)
+class FaultCase:
+    """One sandbox fault: the API, the rule it breaks, and what it does."""
+
+    api: str
+    rule: str
+    description: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.api}:{self.rule}"
+
+
+def fault_cases() -> list[FaultCase]:
+    """Returns every fault of every sandbox, sorted by API and rule."""
+    cases = []
+    for api in SANDBOXES:
+        for rule, description in sorted(load_sandbox(api).FAULTS.items()):
+            cases.append(FaultCase(api, rule, description))
+    return cases
+
+
+def key_for(api: str, rule: str) -> str | None:
+    """The sandbox key a fault needs (a permission rule shows only with the limited key)."""
+    keys = load_sandbox(api).KEYS
+    if rule == "auth.permissions" and "limited" in keys:
+        return str(keys["limited"])
+    return None
+
+
+def detect(case: FaultCase) -> dict[str, Any]:
+    """Runs the tests that judge the fault's rule against the faulty sandbox; returns the result.
+
+    The fast, deterministic scenarios run first; the Schemathesis engine only when they miss.
+    """
+    result = run_suite(case.api, faults=(case.rule,), rules=(case.rule,), keyword="not test_schema")
+    if case.rule not in {f["rule"] for f in result["findings"]} and case.rule.startswith(("schema.", "transport.")):
+        result = run_suite(case.api, faults=(case.rule,), rules=(case.rule,), keyword="test_schema", max_examples=5)
+    return result
+
+
+def run_suite(api: str, *, faults: tuple[str, ...] = (), rules: tuple[str, ...] = (), extra: tuple[str, ...] = (),
+              max_examples: int | None = None, keyword: str | None = None) -> dict[str, Any]:
+    """Runs `conformance run` in-process against the embedded sandbox; returns the JSON result."""
+    from conformance.cli import main
+
+    with tempfile.TemporaryDirectory(prefix="conformance-selftest-") as tmp:
+        argv = ["run", api, "--report-dir", tmp, "-q", "--seed", "1"]
+        for fault in faults:
+            argv += ["--fault", fault]
+            argv += RUN_OPTIONS.get(fault, [])
+        for rule in rules:
+            argv += ["--rule", rule]
+        if max_examples:
+            argv += ["--max-examples", str(max_examples)]
+        if keyword:
+            argv += ["-k", keyword]
+        argv += list(extra)
+        key = next((key_for(api, f) for f in faults if key_for(api, f)), None)
+        if key:
+            argv += ["--api-key", key]
+        rate = next((SANDBOX_RATE_LIMITS[f] for f in faults if f in SANDBOX_RATE_LIMITS), None)
+        env_rate = _sandbox_rate(rate)
+        with env_rate, contextlib.redirect_stdout(io.StringIO()):
+            code = main(argv)
+        path = Path(tmp) / f"{api}.json"
+        if not path.exists():
+            raise RuntimeError(f"conformance run {' '.join(argv)} wrote no result (exit {code})")
+        import json
+
+        result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        result["exit_code"] = code
+        return result
+
+
+@contextlib.contextmanager
+def _sandbox_rate(rate: str | None) -> Iterator[None]:
+    """Passes a sandbox rate limit to the plugin (the CLI has no option for it)."""
+    import os
+
+    if rate is None:
+        yield
+        return
+    previous = os.environ.get("CONFORMANCE_SANDBOX_RATE_LIMIT")
+    os.environ["CONFORMANCE_SANDBOX_RATE_LIMIT"] = rate
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("CONFORMANCE_SANDBOX_RATE_LIMIT", None)
+        else:
+            os.environ["CONFORMANCE_SANDBOX_RATE_LIMIT"] = previous

@@ -1,0 +1,169 @@
+"""Fixtures and parametrization of the suite, all driven by the API's profile."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conformance.findings import Finding
+from conformance.plugin import OPERATION_PROPERTY, REQUESTS_PROPERTY, RULE_PROPERTY, record_findings, run_state_key
+from conformance.profile import Profile, load_profile
+from conformance.target import Options, RecipeError, Target
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "rules(*ids): the rule ids a conformance test judges")
+
+
+def _profile(config: pytest.Config) -> Profile:
+    state = config.stash.get(run_state_key, None)
+    if state is None:
+        raise pytest.UsageError("error: conformance.suite needs --api API (e.g. --api goat)")
+    return load_profile(config.getoption("spec") or state.api)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrizes tests by what the profile lists: lists, idempotent writes, operations…"""
+    profile = _profile(metafunc.config)
+    data = profile.data
+    params: dict[str, tuple[list[Any], list[str]]] = {
+        "listing": (data["pagination"], [p["operation"] for p in data["pagination"]]),
+        "idempotent": (data["idempotency"], [p["operation"] for p in data["idempotency"]]),
+        "not_found": (data["errors"].get("not_found", []), [c["operation"] for c in data["errors"].get("not_found", [])]),
+        "bad_parameter": (data["errors"].get("bad_parameters", []),
+                          [_case_id(c) for c in data["errors"].get("bad_parameters", [])]),
+        "bad_body_op": (data["errors"].get("bad_body", []), list(data["errors"].get("bad_body", []))),
+        "wrong_method": (data["errors"]["method_not_allowed"],
+                         [f"{c['method']} {c['path']}" for c in data["errors"]["method_not_allowed"]]),
+        "protected_op": _ops(profile, public=False),
+        "public_op": _ops(profile, public=True),
+        "schema_op": _ops(profile, public=None),
+        "linked_op": _linked_ops(profile),
+        "valid_request": (data.get("valid_requests", []), [c["operation"] for c in data.get("valid_requests", [])]),
+        "auth_location": (data["auth"]["locations"], [f"{loc['in']}:{loc['name']}" for loc in data["auth"]["locations"]]),
+    }
+    for name, (values, ids) in params.items():
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, values, ids=_unique(ids))
+
+
+def _ops(profile: Profile, *, public: bool | None) -> tuple[list[Any], list[str]]:
+    ops = [op for op in profile.operations.values() if public is None or op.is_public == public]
+    return [op.operation_id for op in ops], [op.operation_id for op in ops]
+
+
+def _linked_ops(profile: Profile) -> tuple[list[Any], list[str]]:
+    ops = []
+    for op in profile.operations.values():
+        for status, response in (op.definition.get("responses") or {}).items():
+            if str(status).startswith("2") and isinstance(response, dict) and response.get("links"):
+                ops.append(op.operation_id)
+                break
+    return ops, ops
+
+
+def _case_id(case: dict[str, Any]) -> str:
+    what = {**case.get("query", {}), **case.get("path_params", {}), **case.get("body_patch", {})}
+    return case["operation"] + ("-" + ",".join(f"{k}={v}" for k, v in what.items()) if what else "")
+
+
+def _unique(ids: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for value in ids:
+        seen[value] = seen.get(value, 0) + 1
+        out.append(value if seen[value] == 1 else f"{value}#{seen[value]}")
+    return out
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tags each test with its rule and operation (for the JSON result and JUnit) and its xdist group.
+
+    With `--rule`, only the tests that judge one of those rules stay selected.
+    """
+    wanted = set(config.getoption("conformance_rules") or ())
+    if wanted:
+        keep = [i for i in items if (m := i.get_closest_marker("rules")) is not None and wanted & set(m.args)]
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
+    for item in items:
+        marker = item.get_closest_marker("rules")
+        if marker is None:
+            continue
+        operation = "*"
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None:
+            for value in callspec.params.values():
+                if isinstance(value, str):
+                    operation = value.split("-")[0] if " " not in value else "*"
+                elif isinstance(value, dict) and "operation" in value:
+                    operation = value["operation"]
+        for rule in marker.args:
+            item.user_properties.append((RULE_PROPERTY, rule))
+        item.user_properties.append((OPERATION_PROPERTY, operation))
+        group = item.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+        if group in ("schema", "rate_limit", "idempotency"):
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.fixture(scope="session")
+def target(pytestconfig: pytest.Config) -> Iterator[Target]:
+    """The server under test: profile, paced client, options."""
+    state = pytestconfig.stash[run_state_key]
+    options = Options(
+        allow_writes=pytestconfig.getoption("allow_writes"),
+        probe_rate_limit=pytestconfig.getoption("probe_rate_limit"),
+        seed=pytestconfig.getoption("conformance_seed"),
+        max_examples=pytestconfig.getoption("max_examples") or 0,
+        timeout=pytestconfig.getoption("request_timeout"),
+        workers=int(getattr(pytestconfig, "workerinput", {}).get("workercount", 1)),
+    )
+    target = Target(_profile(pytestconfig), state.base_url, state.api_key, options)
+    yield target
+    target.close()
+
+
+class Verdict:
+    """Collects a test's findings and fails the test when there are any."""
+
+    def __init__(self, item: pytest.Item, target: Target) -> None:
+        self.item = item
+        self.target = target
+        self.findings: list[Finding] = []
+
+    def add(self, findings: list[Finding]) -> None:
+        self.findings.extend(findings)
+
+    def conclude(self) -> None:
+        if not self.findings:
+            return
+        record_findings(self.item, self.findings)
+        lines = [f"[{f.rule_id}] {f.operation}: {f.message}" for f in self.findings]
+        pytest.fail("\n\n".join(lines), pytrace=False)
+
+
+@pytest.fixture
+def verdict(request: pytest.FixtureRequest, target: Target) -> Iterator[Verdict]:
+    """Judge a scenario: `verdict.add(findings)`, then `verdict.conclude()` fails on any finding."""
+    before = target.requests_sent
+    verdict = Verdict(request.node, target)
+    try:
+        yield verdict
+    finally:
+        request.node.user_properties.append((REQUESTS_PROPERTY, target.requests_sent - before))
+
+
+def require_writes(target: Target) -> None:
+    """Skips a test that writes when writes to this host are off."""
+    if not target.writes_allowed:
+        pytest.skip("sends writes: the target is not on loopback; pass --allow-writes to include it")
+
+
+def build_or_skip(target: Target, operation_id: str, **overrides: Any) -> dict[str, Any]:
+    """Returns the request of a recipe, or skips the test saying why it cannot be built here."""
+    try:
+        return target.build(operation_id, **overrides)
+    except RecipeError as exc:
+        pytest.skip(f"cannot build a request for {operation_id}: {exc}")

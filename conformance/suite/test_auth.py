@@ -1,0 +1,160 @@
+"""Authentication: protected operations refuse missing and invalid keys; public ones need none."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance.checks.common import judge_envelope, judge_error, judge_transport
+from conformance.client import AuthLocation
+from conformance.findings import finding
+from conformance.profile import resolve_pointer
+from conformance.suite.conftest import Verdict, build_or_skip, require_writes
+from conformance.target import RecipeError, Target
+
+ENVELOPE_RULES = ("errors.envelope", "errors.code-convention")
+
+
+def _request_without_state(target: Target, operation_id: str) -> dict[str, Any]:
+    """A request for the operation; path parameters fall back to placeholders (credentials come first)."""
+    op = target.operation(operation_id)
+    try:
+        return target.build(operation_id)
+    except RecipeError:
+        placeholders = {name: "conformance-0" for name in op.path_params}
+        for case in target.profile.data["errors"].get("not_found", []):
+            if case["operation"] == operation_id:
+                placeholders.update(case["path_params"])
+        try:
+            return target.build(operation_id, path_params=placeholders)
+        except RecipeError:
+            path = op.path
+            for name, value in placeholders.items():
+                path = path.replace("{" + name + "}", str(value))
+            return {"method": op.method, "path": path, "operation": operation_id}
+
+
+def _refused(target: Target, verdict: Verdict, operation_id: str, credentials: str, rule_id: str) -> None:
+    auth = target.profile.data["auth"]
+    op = target.operation(operation_id)
+    if op.method != "GET":
+        require_writes(target)
+    request = _request_without_state(target, operation_id)
+    exchange = target.client.request(credentials=credentials, **request)
+    expected = auth["missing_status"] if credentials == "none" else auth["invalid_status"]
+    what = f"{op.method} {op.path} with {'no' if credentials == 'none' else 'an invalid'} key"
+    findings = judge_error(target.profile, exchange, rule_id=rule_id, operation=operation_id, expected=expected,
+                           what=what, secrets=target.secrets, rule=auth)
+    messages = auth.get("messages")
+    text = messages.get("missing" if credentials == "none" else "invalid") if messages else None
+    if text and exchange.status in expected and not findings:
+        try:
+            said = resolve_pointer(exchange.json(), messages["pointer"])
+        except (KeyError, ValueError):
+            said = None
+        if said != text:
+            findings.append(finding(rule_id, operation_id, f"{what}: message {said!r}; documented: {text!r}.",
+                                    rule=auth, exchange=exchange, secrets=target.secrets))
+    verdict.add(findings)
+    verdict.conclude()
+
+
+@pytest.mark.rules("auth.missing-credentials", *ENVELOPE_RULES)
+def test_missing_credentials(target: Target, verdict: Verdict, protected_op: str) -> None:
+    """Fails when a protected operation answers a request that carries no key."""
+    _refused(target, verdict, protected_op, "none", "auth.missing-credentials")
+
+
+@pytest.mark.rules("auth.invalid-credentials", *ENVELOPE_RULES)
+def test_invalid_credentials(target: Target, verdict: Verdict, protected_op: str) -> None:
+    """Fails when a protected operation answers a request that carries a wrong key."""
+    _refused(target, verdict, protected_op, "invalid", "auth.invalid-credentials")
+
+
+@pytest.mark.rules("auth.public-operations")
+def test_public_operation(target: Target, verdict: Verdict, public_op: str) -> None:
+    """Fails when a public operation refuses a request without credentials (or, where documented, with a bad one)."""
+    auth = target.profile.data["auth"]
+    op = target.operation(public_op)
+    request = build_or_skip(target, public_op)
+    modes = ["none", "invalid"] if auth.get("public_ignores_invalid") else ["none"]
+    for mode in modes:
+        exchange = target.client.request(credentials=mode, **request)
+        transport = judge_transport(exchange, public_op, target.secrets)
+        if transport:
+            verdict.add(transport)
+            break
+        if not 200 <= (exchange.status or 0) < 300:
+            verdict.add([finding("auth.public-operations", public_op,
+                                 f"{op.method} {op.path} with {'no' if mode == 'none' else 'an invalid'} key answered "
+                                 f"{exchange.status}; documented as public: it must answer without credentials.",
+                                 rule=auth, exchange=exchange, secrets=target.secrets)])
+    verdict.conclude()
+
+
+@pytest.mark.rules("auth.key-locations")
+def test_key_location(target: Target, verdict: Verdict, auth_location: dict[str, Any]) -> None:
+    """Fails when the key passed in one of its documented places is not accepted."""
+    auth = target.profile.data["auth"]
+    location = AuthLocation(in_=auth_location["in"], name=auth_location["name"], prefix=auth_location.get("prefix", ""))
+    public = set(auth["public"])
+    candidates = [op for op in target.profile.operations.values() if op.operation_id not in public]
+    if location.in_ == "form":
+        candidates = [op for op in candidates if "application/x-www-form-urlencoded" in op.request_media_types]
+        require_writes(target)
+    else:
+        candidates = [op for op in candidates if op.method == "GET" and not op.path_params] or \
+                     [op for op in candidates if op.method == "GET"]
+    for op in candidates:
+        try:
+            request = target.build(op.operation_id)
+        except RecipeError:
+            continue
+        if location.in_ == "form" and "data" not in request:
+            continue
+        exchange = target.client.request(auth_location=location, **request)
+        transport = judge_transport(exchange, op.operation_id, target.secrets)
+        if transport:
+            verdict.add(transport)
+        elif exchange.status in (set(auth["missing_status"]) | set(auth["invalid_status"])):
+            verdict.add([finding("auth.key-locations", op.operation_id,
+                                 f"{op.method} {op.path} with the key in the {location.in_} {location.name!r} answered "
+                                 f"{exchange.status}; documented: the key is accepted there.",
+                                 rule=auth, exchange=exchange, secrets=target.secrets)])
+        verdict.conclude()
+        return
+    pytest.skip(f"no operation to try the {location.in_} {location.name!r} key location on")
+
+
+@pytest.mark.rules("auth.permissions", "errors.envelope")
+def test_permissions(target: Target, verdict: Verdict) -> None:
+    """Fails when a key without the documented permission is not refused with 403 (or one with it is)."""
+    permission = target.profile.data["auth"].get("permission")
+    if not permission:
+        pytest.skip("the API documents no permission-limited operation")
+    require_writes(target)
+    granted = target.send(permission["granted_by"]["operation"])
+    try:
+        permissions = resolve_pointer(granted.json(), permission["granted_by"]["pointer"])
+    except (KeyError, ValueError):
+        pytest.skip(f"cannot read the key's permissions from {permission['granted_by']['operation']}")
+    has = isinstance(permissions, list) and permission["permission"] in permissions
+    request = build_or_skip(target, permission["operation"])
+    exchange = target.client.request(**request)
+    op = target.operation(permission["operation"])
+    if has:
+        if exchange.status == permission["status"]:
+            verdict.add([finding("auth.permissions", op.operation_id,
+                                 f"{op.method} {op.path} answered {exchange.status} although the key has "
+                                 f"{permission['permission']!r}.", rule=permission, exchange=exchange,
+                                 secrets=target.secrets)])
+    else:
+        verdict.add(judge_error(target.profile, exchange, rule_id="auth.permissions", operation=op.operation_id,
+                                expected=[permission["status"]],
+                                what=f"{op.method} {op.path} with a key lacking {permission['permission']!r}",
+                                secrets=target.secrets, rule=permission))
+    verdict.conclude()
+
+
+__all__ = ["judge_envelope"]

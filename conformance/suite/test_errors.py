@@ -1,0 +1,154 @@
+"""Errors: provoke every documented error and require the API's envelope and conventions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from conformance.checks.common import judge_error, judge_transport
+from conformance.findings import finding
+from conformance.suite.conftest import Verdict, build_or_skip, require_writes
+from conformance.target import Target
+
+ENVELOPE_RULES = ("errors.envelope", "errors.code-convention", "errors.request-id")
+
+
+@pytest.mark.rules("errors.not-found", *ENVELOPE_RULES)
+def test_not_found(target: Target, verdict: Verdict, not_found: dict[str, Any]) -> None:
+    """Fails when an unknown resource id does not answer 404 with the envelope."""
+    operation = not_found["operation"]
+    op = target.operation(operation)
+    if op.method != "GET":
+        require_writes(target)
+    request = build_or_skip(target, operation, path_params=not_found["path_params"])
+    exchange = target.client.request(**request)
+    verdict.add(judge_error(target.profile, exchange, rule_id="errors.not-found", operation=operation,
+                            expected=not_found.get("status", [404]), what=f"{op.method} an unknown {op.path}",
+                            secrets=target.secrets))
+    verdict.conclude()
+
+
+@pytest.mark.rules("errors.unknown-route", *ENVELOPE_RULES)
+def test_unknown_route(target: Target, verdict: Verdict) -> None:
+    """Fails when a path the API does not define does not answer 404 with the envelope."""
+    path = f"/conformance-no-such-route-{uuid.uuid4().hex[:8]}"
+    exchange = target.client.request("GET", path, operation="*")
+    verdict.add(judge_error(target.profile, exchange, rule_id="errors.unknown-route", operation="*",
+                            expected=[404], what=f"GET {path} (a route the API does not define)",
+                            secrets=target.secrets))
+    verdict.conclude()
+
+
+@pytest.mark.rules("errors.method-not-allowed", *ENVELOPE_RULES)
+def test_method_not_allowed(target: Target, verdict: Verdict, wrong_method: dict[str, Any]) -> None:
+    """Fails when a wrong method does not answer 405 with the envelope and an Allow header."""
+    path, method = wrong_method["path"], wrong_method["method"]
+    concrete = path
+    for name, value in (wrong_method.get("path_params") or {}).items():
+        concrete = concrete.replace("{" + name + "}", str(value))
+    concrete = concrete.replace("{", "conformance-").replace("}", "")
+    kwargs: dict[str, Any] = {}
+    if method in ("POST", "PUT", "PATCH"):
+        kwargs["json"] = {}
+    exchange = target.client.request(method, concrete, operation="*", **kwargs)
+    what = f"{method} {path} (not a documented method of this path)"
+    findings = judge_error(target.profile, exchange, rule_id="errors.method-not-allowed", operation="*",
+                           expected=[405], what=what, secrets=target.secrets)
+    if exchange.status == 405:
+        allow = exchange.header("Allow")
+        documented = {m.upper() for m in (target.profile.spec["paths"].get(path) or {})
+                      if m in ("get", "post", "put", "patch", "delete")}
+        offered = {m.strip().upper() for m in (allow or "").split(",") if m.strip()}
+        if not allow:
+            findings.append(finding("errors.method-not-allowed", "*", f"{what}: 405 without an Allow header; "
+                                    "RFC 9110 requires Allow on 405 listing the path's methods.",
+                                    rule=target.profile.data["errors"], exchange=exchange, secrets=target.secrets))
+        elif method in offered or not (documented & offered):
+            findings.append(finding("errors.method-not-allowed", "*",
+                                    f"{what}: Allow is {allow!r}; documented methods of {path}: "
+                                    f"{', '.join(sorted(documented))}.",
+                                    rule=target.profile.data["errors"], exchange=exchange, secrets=target.secrets))
+    verdict.add(findings)
+    verdict.conclude()
+
+
+@pytest.mark.rules("errors.bad-parameter", "schema.negative-data", *ENVELOPE_RULES)
+def test_bad_parameter(target: Target, verdict: Verdict, bad_parameter: dict[str, Any]) -> None:
+    """Fails when a documented-invalid parameter or body value is not refused with the envelope."""
+    operation = bad_parameter["operation"]
+    op = target.operation(operation)
+    if op.method != "GET":
+        require_writes(target)
+    overrides: dict[str, Any] = {}
+    if "query" in bad_parameter:
+        overrides["query"] = bad_parameter["query"]
+    if "path_params" in bad_parameter:
+        overrides["path_params"] = bad_parameter["path_params"]
+    if "body_patch" in bad_parameter:
+        build_or_skip(target, operation)
+        overrides.update(patched_body(target, operation, bad_parameter["body_patch"]))
+    request = build_or_skip(target, operation, **overrides)
+    exchange = target.client.request(**request)
+    why = bad_parameter.get("why") or ", ".join(
+        f"{k}={v!r}" for k, v in {**bad_parameter.get("query", {}), **bad_parameter.get("path_params", {}),
+                                  **bad_parameter.get("body_patch", {})}.items())
+    # A documented bound of a body field broken: the negative-data rule; of a query/path parameter: bad-parameter.
+    rule_id = "schema.negative-data" if "body_patch" in bad_parameter else "errors.bad-parameter"
+    verdict.add(judge_error(target.profile, exchange, rule_id=rule_id, operation=operation,
+                            expected=bad_parameter["status"], what=f"{op.method} {op.path} with {why}",
+                            secrets=target.secrets))
+    verdict.conclude()
+
+
+def patched_body(target: Target, operation: str, patch: dict[str, Any]) -> dict[str, Any]:
+    """Returns the `body` (or `form`) override: the recipe's body with `patch` merged in."""
+    recipe = target.recipe(operation)
+    if "form" in recipe:
+        form = dict(recipe["form"])
+        for key, value in patch.items():
+            if isinstance(form.get(key), dict) and isinstance(value, dict):
+                form[key] = {**form[key], **value}
+            else:
+                form[key] = value
+        return {"form": form}
+    body = recipe.get("body")
+    if isinstance(body, dict):
+        return {"body": _merge(body, patch)}
+    return {"body": patch}
+
+
+def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)  # JSON merge patch: null removes
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@pytest.mark.rules("errors.bad-body", *ENVELOPE_RULES)
+def test_bad_body(target: Target, verdict: Verdict, bad_body_op: str) -> None:
+    """Fails when a body that is not valid JSON (or a nested JSON field that is not) is not refused with 400."""
+    require_writes(target)
+    op = target.operation(bad_body_op)
+    request = build_or_skip(target, bad_body_op)
+    if "data" in request:  # form-encoded: break every JSON-string field
+        recipe = target.recipe(bad_body_op)
+        broken = {k: ("{not json" if isinstance(v, dict | list) else v) for k, v in recipe.get("form", {}).items()}
+        request = {**request, "data": broken}
+        what = f"{op.method} {op.path} with a nested field that is not valid JSON"
+    else:
+        request.pop("json", None)
+        request["content"] = b'{"broken": '
+        request["headers"] = {**request.get("headers", {}), "Content-Type": "application/json"}
+        what = f"{op.method} {op.path} with a body that is not valid JSON"
+    exchange = target.client.request(**request)
+    verdict.add(judge_transport(exchange, bad_body_op, target.secrets) or
+                judge_error(target.profile, exchange, rule_id="errors.bad-body", operation=bad_body_op,
+                            expected=[400], what=what, secrets=target.secrets))
+    verdict.conclude()

@@ -1,0 +1,395 @@
+"""Pagination: walk each list to its end and judge what came back."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from typing import Any
+
+import pytest
+
+from conformance.checks.common import judge_error, judge_transport
+from conformance.checks.pagination import (
+    Page,
+    Walk,
+    judge_complete,
+    judge_header_echo,
+    judge_last_page,
+    judge_no_duplicates,
+    judge_sort_order,
+    judge_stable_order,
+    judge_totals,
+)
+from conformance.client import Exchange
+from conformance.findings import Finding, finding
+from conformance.profile import resolve_pointer
+from conformance.suite.conftest import Verdict
+from conformance.target import RecipeError, Target
+
+MAX_PAGES = 200
+MAX_ITEMS = 20_000
+
+
+class PageError(Exception):
+    """A page of the walk did not come back as a list page."""
+
+    def __init__(self, exchange: Exchange, reason: str) -> None:
+        super().__init__(reason)
+        self.exchange = exchange
+        self.reason = reason
+
+
+def fetch_page(target: Target, listing: dict[str, Any], params: dict[str, Any]) -> Page:
+    """Requests one page and reads its items, next pointer, total and echoes."""
+    try:
+        exchange = target.send(listing["operation"], query=params)
+    except RecipeError as exc:
+        pytest.skip(f"cannot request {listing['operation']}: {exc}")
+    if exchange.error or exchange.status != 200:
+        raise PageError(exchange, f"answered {exchange.status or exchange.error}")
+    try:
+        body = exchange.json()
+        items = resolve_pointer(body, listing["items"])
+    except (ValueError, KeyError) as exc:
+        raise PageError(exchange, f"has no item list at {listing['items'] or 'the body'} ({exc})") from None
+    if not isinstance(items, list):
+        raise PageError(exchange, f"has {type(items).__name__} at {listing['items'] or 'the body'}, not a list")
+    page = Page(exchange=exchange, params=dict(params), items=items)
+    if "cursor" in listing:
+        page.next = _maybe(body, listing["cursor"]["next"])
+    total = listing.get("total") or {}
+    if total.get("in") == "body":
+        value = _maybe(body, total["pointer"])
+        page.total = value if isinstance(value, int) else None
+    elif total.get("in") == "header":
+        value = exchange.header(total["name"])
+        page.total = int(value) if value and value.strip().isdigit() else None
+    if listing.get("page_count"):
+        value = _maybe(body, listing["page_count"])
+        page.page_count = value if isinstance(value, int) else None
+    page.echo = {name: _maybe(body, pointer) for name, pointer in (listing.get("echo") or {}).items()}
+    return page
+
+
+def _maybe(body: Any, pointer: str) -> Any:
+    try:
+        return resolve_pointer(body, pointer)
+    except KeyError:
+        return None
+
+
+def page_size(listing: dict[str, Any], limit: int | None) -> int | None:
+    spec = listing.get("limit") or {}
+    return limit or spec.get("default") or (spec.get("max") if "param" not in spec else None)
+
+
+def walk(target: Target, listing: dict[str, Any], limit: int | None, *, max_pages: int = MAX_PAGES) -> Walk:
+    """Follows the list from its first page to its end (bounded), then asks for a page past the end."""
+    record = Walk(operation=listing["operation"], listing=listing, limit=limit)
+    style = listing["style"]
+    params: dict[str, Any] = {}
+    limit_param = (listing.get("limit") or {}).get("param")
+    if limit is not None and limit_param:
+        params[limit_param] = limit
+    size = page_size(listing, limit)
+    number = 1
+    if style == "page":
+        params[listing["page"]["param"]] = 1
+    elif style == "offset":
+        params[listing["offset"]["param"]] = 0
+    cursors: set[str] = set()
+    try:
+        while True:
+            page = fetch_page(target, listing, params)
+            record.pages.append(page)
+            if style == "none":
+                return record
+            count = sum(len(p.items) for p in record.pages)
+            if len(record.pages) >= max_pages or count > MAX_ITEMS:
+                record.ended = "bounded"
+                return record
+            if style == "cursor":
+                if page.next is None or not page.items:
+                    return record
+                marker = json.dumps(page.next)
+                if marker in cursors:
+                    record.ended = "bounded"  # the cursor came back: the list cycles
+                    return record
+                cursors.add(marker)
+                params[listing["cursor"]["param"]] = page.next
+                continue
+            total = page.total
+            last = not page.items or (size is not None and len(page.items) < size) or \
+                (total is not None and count >= total)
+            number += 1
+            if style == "page":
+                params[listing["page"]["param"]] = number
+            else:
+                params[listing["offset"]["param"]] = params[listing["offset"]["param"]] + (size or len(page.items))
+            if last:
+                if page.items:
+                    past = fetch_page_exchange(target, listing, params)
+                    record.past_end = past[0]
+                    record.past_end_items = past[1]
+                return record
+    except PageError as exc:
+        record.ended = "error"
+        record.past_end = None
+        raise WalkFailed(record, exc) from None
+
+
+def fetch_page_exchange(target: Target, listing: dict[str, Any], params: dict[str, Any]) -> tuple[Exchange, Any]:
+    try:
+        page = fetch_page(target, listing, params)
+        return page.exchange, page.items
+    except PageError as exc:
+        return exc.exchange, None
+
+
+class WalkFailed(Exception):
+    def __init__(self, walk: Walk, error: PageError) -> None:
+        super().__init__(error.reason)
+        self.walk = walk
+        self.error = error
+
+
+class Walks:
+    """Walks cached for the session: each list is walked once per page size."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.cache: dict[tuple[str, int | None, int], Walk | WalkFailed] = {}
+        self.lock = threading.Lock()
+
+    def get(self, listing: dict[str, Any], limit: int | None, *, copy: int = 0) -> Walk:
+        key = (listing["operation"], limit, copy)
+        with self.lock:
+            if key not in self.cache:
+                try:
+                    self.cache[key] = walk(self.target, listing, limit)
+                except WalkFailed as exc:
+                    self.cache[key] = exc
+        value = self.cache[key]
+        if isinstance(value, WalkFailed):
+            raise value
+        return value
+
+
+@pytest.fixture(scope="session")
+def walks(target: Target) -> Walks:
+    return Walks(target)
+
+
+def main_limit(listing: dict[str, Any]) -> int | None:
+    """The page size of the main walk: the maximum where it can be asked for (fewest requests)."""
+    spec = listing.get("limit") or {}
+    if "param" not in spec:
+        return None
+    allowed = spec.get("allowed")
+    return max(allowed) if allowed else int(spec["max"])
+
+
+def _walk_or_fail(walks: Walks, listing: dict[str, Any], limit: int | None, verdict: Verdict, rule_id: str,
+                  copy: int = 0) -> Walk | None:
+    try:
+        return walks.get(listing, limit, copy=copy)
+    except WalkFailed as exc:
+        number = len(exc.walk.pages) + 1
+        transport = judge_transport(exc.error.exchange, listing["operation"], verdict.target.secrets)
+        verdict.add(transport or [finding(rule_id, listing["operation"],
+                                          f"page {number} of a walk at page size {limit or 'default'} "
+                                          f"{exc.error.reason}; every page of a list must be a list page.",
+                                          rule=listing, exchange=exc.error.exchange, secrets=verdict.target.secrets)])
+        verdict.conclude()
+        return None
+
+
+def _judge_walk(walks: Walks, listing: dict[str, Any], verdict: Verdict, rule_id: str, judge: Any) -> None:
+    record = _walk_or_fail(walks, listing, main_limit(listing), verdict, rule_id)
+    if record is not None:
+        verdict.add(judge(record, verdict.target.secrets))
+    verdict.conclude()
+
+
+@pytest.mark.rules("pagination.no-duplicates")
+def test_no_duplicates(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> None:
+    """Fails when an item appears twice while walking the list to its end."""
+    _judge_walk(walks, listing, verdict, "pagination.no-duplicates", judge_no_duplicates)
+
+
+@pytest.mark.rules("pagination.complete")
+def test_complete(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> None:
+    """Fails when a walk misses items (against the total, or a walk at another page size)."""
+    if listing["style"] == "none":
+        pytest.skip("the list is not paginated")
+    limit = main_limit(listing)
+    record = _walk_or_fail(walks, listing, limit, verdict, "pagination.complete")
+    assert record is not None
+    other = None
+    if record.total is None and limit:
+        other = _walk_or_fail(walks, listing, max(limit // 2, 1), verdict, "pagination.complete")
+        if other is not None and record.ended == "end" and other.ended == "end":
+            verdict.add(judge_complete(other, record, verdict.target.secrets))
+    verdict.add(judge_complete(record, other, verdict.target.secrets))
+    if record.total is None and other is None:
+        pytest.skip("the list reports no total and has no page size to vary")
+    verdict.conclude()
+
+
+@pytest.mark.rules("pagination.totals")
+def test_totals(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> None:
+    """Fails when totals, page counts or echoed page parameters disagree."""
+    if not (listing.get("total") or listing.get("echo") or listing.get("page_count")):
+        pytest.skip("the list reports no totals or echoes")
+    _judge_walk(walks, listing, verdict, "pagination.totals", judge_totals)
+
+
+@pytest.mark.rules("pagination.last-page")
+def test_last_page(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> None:
+    """Fails when the list's end is not signalled or a page past the end is not empty."""
+    if listing["style"] == "none":
+        pytest.skip("the list is not paginated")
+    _judge_walk(walks, listing, verdict, "pagination.last-page", judge_last_page)
+
+
+@pytest.mark.rules("pagination.sort-order")
+def test_sort_order(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> None:
+    """Fails when the items are not in the documented order."""
+    if not listing.get("sort"):
+        pytest.skip("the list documents no order")
+    _judge_walk(walks, listing, verdict, "pagination.sort-order", judge_sort_order)
+
+
+@pytest.mark.rules("pagination.headers")
+def test_headers(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> None:
+    """Fails when documented pagination headers are missing or disagree with the request."""
+    if not (listing.get("header_echo") or (listing.get("total") or {}).get("in") == "header"):
+        pytest.skip("the list documents no pagination headers")
+    _judge_walk(walks, listing, verdict, "pagination.headers", judge_header_echo)
+
+
+@pytest.mark.rules("pagination.stable-order")
+def test_stable_order(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> None:
+    """Fails when two walks over the unchanged list disagree on order."""
+    first = _walk_or_fail(walks, listing, main_limit(listing), verdict, "pagination.stable-order")
+    second = _walk_or_fail(walks, listing, main_limit(listing), verdict, "pagination.stable-order", copy=1)
+    if first is not None and second is not None:
+        verdict.add(judge_stable_order(first, second, verdict.target.secrets))
+    verdict.conclude()
+
+
+@pytest.mark.rules("pagination.default-limit")
+def test_default_limit(target: Target, listing: dict[str, Any], verdict: Verdict) -> None:
+    """Fails when a first page without a limit does not hold the documented default number of items."""
+    default = (listing.get("limit") or {}).get("default")
+    if not default:
+        pytest.skip("the list documents no default page size")
+    params = _first_page_params(listing)
+    try:
+        page = fetch_page(target, listing, params)
+    except PageError as exc:
+        verdict.add(judge_transport(exc.exchange, listing["operation"], target.secrets) or [
+            finding("pagination.default-limit", listing["operation"], f"the first page {exc.reason}.",
+                    rule=listing, exchange=exc.exchange, secrets=target.secrets)])
+        verdict.conclude()
+        return
+    count = len(page.items)
+    more = page.next is not None if listing["style"] == "cursor" else (
+        page.total is not None and page.total > count)
+    if count > default or (more and count != default):
+        verdict.add([finding("pagination.default-limit", listing["operation"],
+                             f"without a limit the first page held {count} items; documented default: {default}.",
+                             rule=listing, exchange=page.exchange, secrets=target.secrets)])
+    verdict.conclude()
+
+
+def _first_page_params(listing: dict[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+@pytest.mark.rules("pagination.max-limit", "errors.envelope")
+def test_max_limit(target: Target, listing: dict[str, Any], verdict: Verdict) -> None:
+    """Fails when a page holds more than the maximum, or a limit above it is neither refused nor clamped."""
+    spec = listing.get("limit") or {}
+    if "param" not in spec:
+        pytest.skip("the page size is fixed")
+    maximum = int(spec["max"])
+    over = maximum + 1
+    reactions = spec.get("over_max", ["reject", "clamp"])
+    try:
+        page = fetch_page(target, listing, {spec["param"]: over})
+    except PageError as exc:
+        if "reject" in reactions:
+            verdict.add(judge_error(target.profile, exc.exchange, rule_id="pagination.max-limit",
+                                    operation=listing["operation"], expected=[400],
+                                    what=f"{spec['param']}={over} (above the maximum {maximum})", secrets=target.secrets,
+                                    rule=listing))
+        else:
+            verdict.add([finding("pagination.max-limit", listing["operation"],
+                                 f"{spec['param']}={over} {exc.reason}; documented: clamped to {maximum}.",
+                                 rule=listing, exchange=exc.exchange, secrets=target.secrets)])
+        verdict.conclude()
+        return
+    if "clamp" not in reactions:
+        verdict.add([finding("pagination.max-limit", listing["operation"],
+                             f"{spec['param']}={over} was accepted (200); documented: refused with 400 above {maximum}.",
+                             rule=listing, exchange=page.exchange, secrets=target.secrets)])
+    elif len(page.items) > maximum:
+        verdict.add([finding("pagination.max-limit", listing["operation"],
+                             f"{spec['param']}={over} returned {len(page.items)} items; at most {maximum} are allowed "
+                             "(refuse with 400 or clamp).", rule=listing, exchange=page.exchange,
+                             secrets=target.secrets)])
+    verdict.conclude()
+
+
+def _invalid_cases(listing: dict[str, Any], keys: tuple[str, ...]) -> list[tuple[str, Any]]:
+    cases = []
+    for key in keys:
+        section = listing.get(key) or {}
+        for value in section.get("invalid", []):
+            if "param" in section:
+                cases.append((section["param"], value))
+    return cases
+
+
+@pytest.mark.rules("pagination.invalid-limit", "errors.envelope", "errors.code-convention")
+def test_invalid_page_parameters(target: Target, listing: dict[str, Any], verdict: Verdict) -> None:
+    """Fails when a zero, negative or non-integer limit/page/offset is not refused with 400."""
+    cases = _invalid_cases(listing, ("limit", "page", "offset"))
+    if not cases:
+        pytest.skip("the profile lists no invalid page parameters")
+    for param, value in cases:
+        exchange = _send_params(target, listing, {param: value})
+        verdict.add(judge_error(target.profile, exchange, rule_id="pagination.invalid-limit",
+                                operation=listing["operation"], expected=[400], what=f"{param}={value!r}",
+                                secrets=target.secrets, rule=listing))
+    verdict.conclude()
+
+
+@pytest.mark.rules("pagination.bad-cursor", "errors.envelope", "errors.code-convention")
+def test_bad_cursor(target: Target, listing: dict[str, Any], verdict: Verdict) -> None:
+    """Fails when an unknown or malformed cursor is not refused with 400."""
+    cases = _invalid_cases(listing, ("cursor",))
+    if not cases:
+        pytest.skip("the profile lists no invalid cursors")
+    for param, value in cases:
+        exchange = _send_params(target, listing, {param: value})
+        verdict.add(judge_error(target.profile, exchange, rule_id="pagination.bad-cursor",
+                                operation=listing["operation"], expected=[400], what=f"{param}={value!r}",
+                                secrets=target.secrets, rule=listing))
+    verdict.conclude()
+
+
+def _send_params(target: Target, listing: dict[str, Any], params: dict[str, Any]) -> Exchange:
+    try:
+        return target.send(listing["operation"], query=params)
+    except RecipeError as exc:
+        pytest.skip(f"cannot request {listing['operation']}: {exc}")
+
+
+def expected_pages(total: int, size: int) -> int:
+    return max(1, math.ceil(total / size))
+
+
+__all__ = ["Finding", "expected_pages"]

@@ -1,0 +1,218 @@
+"""Schema: Schemathesis drives every operation (examples, coverage, fuzzing, stateful links).
+
+The engine runs once per session; each operation's test then reports the failures Schemathesis
+found for it, each mapped to a stable rule id.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from conformance.findings import Finding, finding
+from conformance.suite.conftest import Verdict
+from conformance.target import Target
+
+# Schemathesis check name -> rule id. Checks the suite does better itself are switched off.
+CHECK_RULES = {
+    "not_a_server_error": "schema.server-error",
+    "status_code_conformance": "schema.status-code",
+    "content_type_conformance": "schema.content-type",
+    "response_headers_conformance": "schema.response-headers",
+    "response_schema_conformance": "schema.response-schema",
+    "negative_data_rejection": "schema.negative-data",
+    "use_after_free": "schema.stateful",
+    "ensure_resource_availability": "schema.stateful",
+}
+DISABLED_CHECKS = (
+    "positive_data_acceptance",  # valid-by-schema ids of resources that do not exist are rightly refused
+    "ignored_auth",  # test_auth judges credentials with the documented statuses
+    "unsupported_method",  # test_errors judges 405 and Allow
+    "missing_required_header",  # test_idempotency judges a missing Idempotency-Key
+)
+SCHEMA_RULES = tuple(dict.fromkeys(CHECK_RULES.values()))
+DEFAULT_MAX_EXAMPLES = 8
+MALFORMED = {"MalformedJson": "transport.invalid-response"}
+
+
+@dataclass
+class EngineRun:
+    """What one Schemathesis run found, per operationId."""
+
+    findings: dict[str, list[Finding]] = field(default_factory=dict)
+    requests: int = 0
+    errors: list[str] = field(default_factory=list)
+    counted: bool = False
+
+
+def rate_string(requests: int, window_s: float) -> str:
+    """Schemathesis' rate-limit syntax for `requests` per `window_s` (rounded down, at least 1)."""
+    per_second = requests / window_s
+    if per_second >= 1:
+        return f"{int(per_second)}/s"
+    return f"{max(int(per_second * 60), 1)}/m"
+
+
+def engine_config(target: Target, spec: dict[str, Any]) -> dict[str, Any]:
+    """Returns the Schemathesis configuration of a run against `target`."""
+    section = target.profile.data["rate_limit"]
+    requests, window = section["requests"], section["window_s"]
+    advertised = target.advertised_limit() if hasattr(target, "advertised_limit") else None
+    if advertised:
+        requests = advertised
+    requests = max(requests // max(target.options.workers, 1), 1)
+    headers: dict[str, str] = {}
+    location = target.profile.data["auth"]["locations"][0]
+    if target.api_key and location["in"] == "header":
+        headers[location["name"]] = location.get("prefix", "") + target.api_key
+    config: dict[str, Any] = {
+        "base-url": target.base_url,
+        "request-timeout": target.options.timeout,
+        "rate-limit": rate_string(requests, window),
+        "generation": {"max-examples": target.options.max_examples or DEFAULT_MAX_EXAMPLES, "database": "none"},
+        "checks": {name: {"enabled": False} for name in DISABLED_CHECKS},
+        "max-redirects": 0,
+        "suppress-health-check": ["all"],
+    }
+    if headers:
+        config["headers"] = headers
+    elif target.api_key and location["in"] == "query":
+        config["parameters"] = {location["name"]: target.api_key}
+    if target.options.seed is not None:
+        config["seed"] = target.options.seed
+    return config
+
+
+def readable_spec(target: Target) -> dict[str, Any]:
+    """The spec to fuzz: without write operations when writes to this host are off."""
+    spec = copy.deepcopy(target.profile.spec)
+    spec.pop("x-conformance", None)
+    if target.writes_allowed:
+        return spec
+    for item in spec.get("paths", {}).values():
+        for method in ("post", "put", "patch", "delete"):
+            item.pop(method, None)
+    return spec
+
+
+def run_engine(target: Target) -> EngineRun:
+    import schemathesis
+    from schemathesis.engine import events
+
+    spec = readable_spec(target)
+    schema = schemathesis.openapi.from_dict(spec, config=schemathesis.Config.from_dict(engine_config(target, spec)))
+    labels = {op.label: op.operation_id for op in target.profile.operations.values()}
+    result = EngineRun()
+    seen: set[tuple[str, str]] = set()
+    for event in schemathesis.engine.from_schema(schema).execute():
+        if isinstance(event, events.ScenarioFinished):
+            recorder = event.recorder
+            result.requests += len(recorder.interactions)
+            for case_id, nodes in recorder.checks.items():
+                for node in nodes:
+                    if node.failure_info is None:
+                        continue
+                    failure = node.failure_info.failure
+                    rule_id = MALFORMED.get(type(failure).__name__) or CHECK_RULES.get(node.name)
+                    if rule_id is None:
+                        continue
+                    operation = labels.get(failure.operation, failure.operation)
+                    if (rule_id, operation) in seen:
+                        continue
+                    seen.add((rule_id, operation))
+                    interaction = recorder.interactions.get(case_id)
+                    result.findings.setdefault(operation, []).append(
+                        finding(rule_id, operation, _message(failure, node.failure_info.code_sample, target),
+                                tier="documented", exchange=_exchange(interaction), secrets=target.secrets)
+                    )
+        elif isinstance(event, events.NonFatalError):
+            label = getattr(event, "label", "") or ""
+            result.errors.append(f"{label}: {_error_text(event)}")
+        elif isinstance(event, events.FatalError):
+            result.errors.append(f"Schemathesis stopped: {_error_text(event)}")
+    return result
+
+
+def _error_text(event: Any) -> str:
+    info = getattr(event, "info", None)
+    text = getattr(info, "message", None) or str(getattr(event, "exception", "") or info or event)
+    return str(text).splitlines()[0][:300] if text else "unknown error"
+
+
+def _message(failure: Any, code_sample: str, target: Target) -> str:
+    text = f"{failure.title}: {failure.message}".strip()
+    for secret in target.secrets:
+        text = text.replace(secret, "[REDACTED]")
+    return text[:4000]
+
+
+def _exchange(interaction: Any) -> Any:
+    """Returns the interaction as a client Exchange, so evidence is redacted in one place."""
+    if interaction is None:
+        return None
+    from conformance.client import Exchange
+
+    request, response = interaction.request, interaction.response
+    flat = {k: ", ".join(v) if isinstance(v, list) else str(v) for k, v in dict(request.headers).items()}
+    if response is None:
+        return Exchange(operation=None, method=request.method, url=request.uri, request_headers=flat,
+                        request_body=request.body, status=None, response_headers=httpx.Headers(), body=b"",
+                        error="no response", error_kind="unreachable", elapsed_s=0.0)
+    response_headers = {k: ", ".join(v) if isinstance(v, list) else str(v) for k, v in dict(response.headers).items()}
+    return Exchange(operation=None, method=request.method, url=request.uri, request_headers=flat,
+                    request_body=request.body, status=response.status_code,
+                    response_headers=httpx.Headers(response_headers), body=response.content or b"",
+                    error=None, error_kind=None, elapsed_s=float(response.elapsed or 0))
+
+
+_RUN_LOCK = threading.Lock()
+
+
+@pytest.fixture(scope="session")
+def engine_run(target: Target) -> EngineRun:
+    """Runs Schemathesis once per session against the target."""
+    with _RUN_LOCK:
+        trouble = preflight(target)
+        if trouble:
+            return EngineRun(errors=[trouble])
+        return run_engine(target)
+
+
+def preflight(target: Target) -> str | None:
+    """Returns why the engine must not run (a target that hangs, drips or floods), or None.
+
+    Schemathesis' transport has per-read timeouts and no size cap; the suite's client has both,
+    so one request through it tells whether the engine would hang.
+    """
+    from conformance.target import RecipeError
+
+    for op in target.profile.operations.values():
+        if op.method == "GET":
+            try:
+                exchange = target.send(op.operation_id)
+            except RecipeError:
+                continue
+            if exchange.error:
+                return f"property tests skipped: {op.method} {op.path}: {exchange.error}"
+            return None
+    return None
+
+
+@pytest.mark.rules(*SCHEMA_RULES, "transport.invalid-response")
+def test_schema(engine_run: EngineRun, schema_op: str, verdict: Verdict, request: pytest.FixtureRequest) -> None:
+    """Fails when Schemathesis finds a response that breaks the spec for this operation."""
+    target = verdict.target
+    if not engine_run.counted:
+        engine_run.counted = True
+        target.external_requests += engine_run.requests
+    if not target.writes_allowed and target.operation(schema_op).method in ("POST", "PUT", "PATCH", "DELETE"):
+        pytest.skip("sends writes: the target is not on loopback; pass --allow-writes to include it")
+    if engine_run.errors and not engine_run.findings:
+        pytest.skip(engine_run.errors[0])
+    verdict.add(engine_run.findings.get(schema_op, []))
+    verdict.conclude()

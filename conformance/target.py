@@ -1,0 +1,227 @@
+"""The server under test, as the scenarios see it: profile, client, options and recipes.
+
+A recipe (`x-conformance.requests.<operationId>`) says how to build a valid request against any
+server; `Target.send` resolves its variables (calling other operations once, cached) and sends it.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+import threading
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from conformance.client import UNSET, AuthLocation, Client, Exchange, RatePolicy
+from conformance.profile import Operation, Profile, resolve_pointer
+
+__all__ = ["Options", "RecipeError", "Target", "is_loopback", "rate_policy"]
+
+
+class RecipeError(Exception):
+    """A request recipe could not be resolved against this server (the reason says why)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user asked for on the command line."""
+
+    allow_writes: bool = False
+    probe_rate_limit: bool = False
+    seed: int | None = None
+    max_examples: int = 10
+    timeout: float = 10.0
+    workers: int = 1
+
+
+def is_loopback(base_url: str) -> bool:
+    """True when the URL's host is a loopback address (writes are allowed there by default)."""
+    host = urlsplit(base_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def rate_policy(profile: Profile, workers: int = 1) -> RatePolicy:
+    """Returns how the client paces itself: the documented figure, split between workers."""
+    section = profile.data["rate_limit"]
+    headers = section.get("headers") or {}
+    return RatePolicy(
+        requests=int(section["requests"]),
+        window_s=float(section["window_s"]),
+        exceeded_status=int(section["exceeded_status"]),
+        limit_header=headers.get("limit"),
+        remaining_header=headers.get("remaining"),
+        reset_header=headers.get("reset"),
+        reset_unit=section.get("reset_unit", "unix-seconds"),
+    )
+
+
+def auth_locations(profile: Profile) -> list[AuthLocation]:
+    return [
+        AuthLocation(in_=loc["in"], name=loc["name"], prefix=loc.get("prefix", ""))
+        for loc in profile.data["auth"]["locations"]
+    ]
+
+
+@dataclass
+class Target:
+    """One API under test at one base URL."""
+
+    profile: Profile
+    base_url: str
+    api_key: str | None
+    options: Options = field(default_factory=Options)
+    client: Client = field(init=False)
+    external_requests: int = field(default=0, init=False)
+    """Requests sent by other clients on this target's behalf (Schemathesis, the rate-limit burst)."""
+    _cache: dict[str, Any] = field(default_factory=dict, init=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False)
+
+    def __post_init__(self) -> None:
+        self.client = Client(
+            self.base_url,
+            api_key=self.api_key,
+            auth=auth_locations(self.profile),
+            timeout=self.options.timeout,
+            rate=rate_policy(self.profile),
+            share=max(self.options.workers, 1),
+        )
+        self.adapt_pacing()
+
+    def adapt_pacing(self) -> None:
+        """Paces to the limit the server advertises when it is above the documented figure.
+
+        apis.md: servers may advertise another limit; the documented one is for servers that send none.
+        """
+        advertised = self.advertised_limit()
+        policy = rate_policy(self.profile)
+        if advertised and advertised > policy.requests:
+            self.client.set_rate(replace(policy, requests=advertised))
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(self.client.secrets)
+
+    @property
+    def requests_sent(self) -> int:
+        return self.client.requests_sent + self.external_requests
+
+    def advertised_limit(self) -> int | None:
+        """Returns the limit the server advertises in its rate-limit headers (asked once), or None."""
+        with self._lock:
+            if "advertised_limit" not in self._cache:
+                self._cache["advertised_limit"] = self._ask_limit()
+            value: int | None = self._cache["advertised_limit"]
+            return value
+
+    def _ask_limit(self) -> int | None:
+        names = self.profile.data["rate_limit"].get("headers") or {}
+        if not names:
+            return None
+        public = set(self.profile.data["auth"]["public"])
+        ops = sorted(self.profile.operations.values(), key=lambda op: op.operation_id in public)
+        for op in ops:
+            if op.method == "GET" and not op.path_params:
+                exchange = self.send(op.operation_id)
+                value = exchange.header(names["limit"]) or ""
+                return int(value) if value.strip().isdigit() and int(value) > 0 else None
+        return None
+
+    @property
+    def writes_allowed(self) -> bool:
+        return self.options.allow_writes or is_loopback(self.base_url)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- recipes ---------------------------------------------------------------------------
+
+    def recipe(self, operation_id: str) -> dict[str, Any]:
+        """Returns the operation's recipe with every variable resolved (a deep copy)."""
+        recipe = copy.deepcopy(self.profile.recipe(operation_id))
+        variables = recipe.pop("variables", {}) or {}
+        values = {name: self.variable(name, spec) for name, spec in variables.items()}
+        values["unique"] = uuid.uuid4().hex[:12]
+        return {key: _substitute(value, values) for key, value in recipe.items()}
+
+    def variable(self, name: str, spec: dict[str, Any]) -> Any:
+        """Returns a value read from another operation's answer (each operation called once)."""
+        op_id = spec["operation"]
+        with self._lock:
+            if op_id not in self._cache:
+                op = self.profile.operation(op_id)
+                if op.method != "GET" and not self.writes_allowed:
+                    raise RecipeError(f"{name!r} needs {op_id}, a write, and writes to this host are off")
+                exchange = self.send(op_id)
+                if exchange.error or exchange.status is None or exchange.status >= 400:
+                    raise RecipeError(
+                        f"{name!r}: {op.label} answered {exchange.status or exchange.error}, not a success"
+                    )
+                try:
+                    self._cache[op_id] = exchange.json()
+                except ValueError:
+                    raise RecipeError(f"{name!r}: {op.label} did not answer JSON") from None
+            try:
+                return resolve_pointer(self._cache[op_id], spec["pointer"])
+            except KeyError as exc:
+                raise RecipeError(f"{name!r}: {exc.args[0]} in the answer of {op_id}") from None
+
+    def build(self, operation_id: str, **overrides: Any) -> dict[str, Any]:
+        """Returns the keyword arguments of `client.request` for the operation's recipe.
+
+        Overrides: `path_params`, `query` (merged; a value None drops the parameter), `headers`,
+        `body`, `form` (replace the recipe's).
+        """
+        op = self.profile.operation(operation_id)
+        recipe = self.recipe(operation_id) if operation_id in (self.profile.data.get("requests") or {}) else {}
+        path_params = {**recipe.get("path_params", {}), **overrides.get("path_params", {})}
+        query = {**recipe.get("query", {}), **overrides.get("query", {})}
+        query = {k: v for k, v in query.items() if v is not None}
+        missing = [name for name in op.path_params if name not in path_params]
+        if missing:
+            raise RecipeError(f"no value for path parameter {missing[0]!r} of {operation_id} (add a recipe)")
+        path = op.path
+        for name, value in path_params.items():
+            path = path.replace("{" + name + "}", quote(str(value), safe=""))
+        kwargs: dict[str, Any] = {"operation": operation_id, "params": query or None}
+        headers = {**recipe.get("headers", {}), **overrides.get("headers", {})}
+        if headers:
+            kwargs["headers"] = {k: str(v) for k, v in headers.items()}
+        body = overrides.get("body", recipe.get("body", UNSET))
+        form = overrides.get("form", recipe.get("form"))
+        if form is not None:
+            kwargs["data"] = {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in form.items()}
+        elif body is not UNSET:
+            kwargs["json"] = body
+        return {"method": op.method, "path": path, **kwargs}
+
+    def send(self, operation_id: str, *, credentials: str = "default", retry_throttled: bool = True,
+             **overrides: Any) -> Exchange:
+        """Sends the operation's recipe (with overrides) and returns the exchange."""
+        kwargs = self.build(operation_id, **overrides)
+        return self.client.request(credentials=credentials, retry_throttled=retry_throttled, **kwargs)
+
+    def operation(self, operation_id: str) -> Operation:
+        return self.profile.operation(operation_id)
+
+
+def _substitute(value: Any, values: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        if value.startswith("{") and value.endswith("}") and value[1:-1] in values:
+            return values[value[1:-1]]
+        for name, replacement in values.items():
+            if "{" + name + "}" in value:
+                value = value.replace("{" + name + "}", str(replacement))
+        return value
+    if isinstance(value, dict):
+        return {k: _substitute(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, values) for v in value]
+    return value

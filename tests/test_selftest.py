@@ -1,0 +1,41 @@
+"""Every rule the suite checks fails on a sandbox that breaks it and passes on every clean sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.rules import RULES
+from conformance.sandbox import SANDBOXES, load_sandbox
+from conformance.selftest import FaultCase, detect, fault_cases, run_suite
+
+CASES = fault_cases()
+
+
+@pytest.mark.parametrize("api", list(SANDBOXES))
+def test_clean_sandbox_has_no_findings(api: str) -> None:
+    result = run_suite(api)
+    messages = [f"[{f['rule']}] {f['operation']}: {f['message']}" for f in result["findings"]]
+    assert messages == []
+    assert result["exit_code"] == 0
+    assert result["summary"]["passed"] > 0
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_fault_is_detected_under_its_rule(case: FaultCase) -> None:
+    result = detect(case)
+    found = sorted({f["rule"] for f in result["findings"]})
+    assert case.rule in found, f"{case.id} ({case.description}) was not detected; found: {found}"
+    assert result["exit_code"] == 1
+
+
+def test_every_fault_names_a_rule() -> None:
+    for api in SANDBOXES:
+        unknown = set(load_sandbox(api).FAULTS) - set(RULES)
+        assert not unknown, f"{api}: faults named after no rule: {sorted(unknown)}"
+
+
+def test_every_rule_has_a_fault_somewhere() -> None:
+    covered = {case.rule for case in CASES}
+    # transport rules are proven against the hostile servers of tests/test_hostile.py instead
+    missing = sorted(rule for rule in RULES if rule not in covered and not rule.startswith("transport."))
+    assert missing == []
