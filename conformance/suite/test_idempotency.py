@@ -20,7 +20,8 @@ CONCURRENT_REQUESTS = 20
 
 
 def _send(target: Target, request: dict[str, Any], header: str, key: str | None) -> Exchange:
-    headers = dict(request.get("headers") or {})
+    # Drop any key the request recipe already carries (in whatever case), so `key=None` really sends none.
+    headers = {name: value for name, value in (request.get("headers") or {}).items() if name.lower() != header.lower()}
     if key is not None:
         headers[header] = key
     return target.client.request(**{**request, "headers": headers})
