@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,28 +13,76 @@ import yaml
 
 from conformance.cli import main
 from conformance.profile import iter_operations
+from conformance.rules import CATEGORIES, RULES
 from conformance.speccheck import check_spec_file
-from conformance.specfiles import API_SLUGS, load_spec, spec_path
+from conformance.specfiles import API_SLUGS, load_spec, spec_path, specs_dir
 
 # Every operation apis.md lists, per API (paths relative to the base URL).
 APIS_MD_OPERATIONS = {
-    "goat": ["GET /health", "GET /me", "GET /products", "GET /products/{product_id}", "POST /orders",
-             "GET /orders/{order_id}", "PATCH /orders/{order_id}", "GET /payments/{payment_id}",
-             "POST /webhooks/test"],
-    "gaming-goods": ["GET /products", "GET /products/{slug}", "GET /search", "GET /categories", "GET /brands",
-                     "POST /orders", "GET /orders/{order_id}"],
-    "gaming-goods-partner": ["GET /brands", "GET /brands/{brand}/categories", "GET /products",
-                             "GET /products/{product_id}", "POST /checkout", "GET /orders", "GET /orders/{order_id}"],
-    "storefront": ["GET /users", "GET /products", "GET /products/{productId}", "POST /orders", "POST /payments",
-                   "POST /notifications/send", "GET /logs"],
-    "tribute-shop": ["GET /shop", "GET /shop/orders", "POST /shop/orders", "GET /shop/orders/{orderUuid}/status",
-                     "POST /shop/orders/{orderUuid}/cancel", "GET /shop/orders/{orderUuid}/transactions",
-                     "POST /shop/orders/{orderUuid}/transactions/{txId}/refund"],
-    "retailcrm": ["GET /api-versions", "GET /credentials", "GET /v5/orders", "POST /v5/orders/create",
-                  "GET /v5/orders/{externalId}", "POST /v5/orders/{externalId}/edit", "GET /v5/orders/statuses",
-                  "GET /v5/customers", "POST /v5/customers/create", "GET /v5/customers/{externalId}",
-                  "POST /v5/customers/{externalId}/edit", "GET /v5/reference/sites", "GET /v5/reference/statuses",
-                  "GET /v5/store/products", "POST /v5/telephony/call/event"],
+    "goat": [
+        "GET /health",
+        "GET /me",
+        "GET /products",
+        "GET /products/{product_id}",
+        "POST /orders",
+        "GET /orders/{order_id}",
+        "PATCH /orders/{order_id}",
+        "GET /payments/{payment_id}",
+        "POST /webhooks/test",
+    ],
+    "gaming-goods": [
+        "GET /products",
+        "GET /products/{slug}",
+        "GET /search",
+        "GET /categories",
+        "GET /brands",
+        "POST /orders",
+        "GET /orders/{order_id}",
+    ],
+    "gaming-goods-partner": [
+        "GET /brands",
+        "GET /brands/{brand}/categories",
+        "GET /products",
+        "GET /products/{product_id}",
+        "POST /checkout",
+        "GET /orders",
+        "GET /orders/{order_id}",
+    ],
+    "storefront": [
+        "GET /users",
+        "GET /products",
+        "GET /products/{productId}",
+        "POST /orders",
+        "POST /payments",
+        "POST /notifications/send",
+        "GET /logs",
+    ],
+    "tribute-shop": [
+        "GET /shop",
+        "GET /shop/orders",
+        "POST /shop/orders",
+        "GET /shop/orders/{orderUuid}/status",
+        "POST /shop/orders/{orderUuid}/cancel",
+        "GET /shop/orders/{orderUuid}/transactions",
+        "POST /shop/orders/{orderUuid}/transactions/{txId}/refund",
+    ],
+    "retailcrm": [
+        "GET /api-versions",
+        "GET /credentials",
+        "GET /v5/orders",
+        "POST /v5/orders/create",
+        "GET /v5/orders/{externalId}",
+        "POST /v5/orders/{externalId}/edit",
+        "GET /v5/orders/statuses",
+        "GET /v5/customers",
+        "POST /v5/customers/create",
+        "GET /v5/customers/{externalId}",
+        "POST /v5/customers/{externalId}/edit",
+        "GET /v5/reference/sites",
+        "GET /v5/reference/statuses",
+        "GET /v5/store/products",
+        "POST /v5/telephony/call/event",
+    ],
 }
 
 
@@ -56,6 +105,50 @@ def test_every_operation_has_an_id_tags_and_error_responses(api: str) -> None:
         statuses = {str(s) for s in op.definition["responses"]}
         assert any(s.startswith("2") for s in statuses), op.label
         assert any(s.startswith("4") for s in statuses), op.label
+
+
+# An operation in a README table: `operationId` `METHOD /path`.
+README_OPERATION = re.compile(r"`(\w+)` `(GET|PUT|POST|DELETE|OPTIONS|HEAD|PATCH|TRACE) (/[^`]*)`")
+
+
+def readme_tables() -> dict[str, list[list[str]]]:
+    """The table rows (cells) of each `## <slug> …` section of specs/README.md."""
+    sections: dict[str, list[list[str]]] = {}
+    current: str | None = None
+    for line in (specs_dir() / "README.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            current = line[3:].split()[0]
+            sections.setdefault(current, [])
+        elif current is not None and line.startswith("|") and not set(line) <= set("|-: "):
+            sections[current].append([cell.strip() for cell in line.strip().strip("|").split(" | ")])
+    return sections
+
+
+@pytest.mark.parametrize("api", API_SLUGS)
+def test_every_operation_is_in_the_readme_table_of_its_api(api: str) -> None:
+    rows = readme_tables().get(api)
+    assert rows, f"specs/README.md has no table under '## {api}'"
+    named = {match for row in rows for match in README_OPERATION.findall(" | ".join(row))}
+    in_spec = {(op.operation_id, op.method, op.path) for op in iter_operations(load_spec(api))}
+    assert sorted(in_spec - named) == [], "operations missing from the README table"
+    assert sorted(named - in_spec) == [], "the README table names operations the spec does not have"
+
+
+@pytest.mark.parametrize("api", API_SLUGS)
+def test_the_readme_tables_name_only_known_rule_ids(api: str) -> None:
+    rows = readme_tables()[api]
+    header, *body = rows
+    assert header == ["seed section", "spec operation", "profile (`x-conformance`)", "rule ids"]
+    for row in body:
+        assert len(row) == 4, row
+        for token in re.findall(r"`([^`]+)`", row[3]):
+            category, _, name = token.rpartition(".")
+            if not category:  # a pagination rule named after "pagination.* except"
+                assert f"pagination.{token}" in RULES, (token, row[0])
+            elif name == "*":
+                assert category in CATEGORIES, (token, row[0])
+            else:
+                assert token in RULES, (token, row[0])
 
 
 def test_conformance_specs_command_reports_all_bundled_specs_clean(capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,26 +203,52 @@ def _invalid_openapi(spec: dict[str, Any]) -> None:
 
 
 BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
-    ("dangling-ref", _dangling_ref, "/paths/~1health/get/responses/200/content/application~1json/schema/$ref",
-     "unresolvable reference '#/components/schemas/NoSuchSchema'"),
-    ("example-violates-schema", _bad_example, "/paths/~1health/get/responses/200/content/application~1json/example",
-     "example does not match its schema"),
-    ("unknown-operation", _unknown_operation, "/x-conformance/pagination/0/operation", "unknown operationId 'listWidgets'"),
-    ("wrong-pagination-param", _wrong_pagination_param, "/x-conformance/pagination/0/limit/param",
-     "has no query parameter 'page_size'"),
+    (
+        "dangling-ref",
+        _dangling_ref,
+        "/paths/~1health/get/responses/200/content/application~1json/schema/$ref",
+        "unresolvable reference '#/components/schemas/NoSuchSchema'",
+    ),
+    (
+        "example-violates-schema",
+        _bad_example,
+        "/paths/~1health/get/responses/200/content/application~1json/example",
+        "example does not match its schema",
+    ),
+    (
+        "unknown-operation",
+        _unknown_operation,
+        "/x-conformance/pagination/0/operation",
+        "unknown operationId 'listWidgets'",
+    ),
+    (
+        "wrong-pagination-param",
+        _wrong_pagination_param,
+        "/x-conformance/pagination/0/limit/param",
+        "has no query parameter 'page_size'",
+    ),
     ("bad-tier", _bad_tier, "/x-conformance/rate_limit/tier", "invalid profile"),
     ("no-profile", _no_profile, "/x-conformance", "the spec has no conformance profile"),
-    ("public-without-security-override", _public_with_security, "/x-conformance/auth/public/0",
-     "listed as public but its spec has no `security: []`"),
-    ("documented-method-as-wrong", _documented_wrong_method, "/x-conformance/errors/method_not_allowed/0/method",
-     "GET is documented for /products"),
+    (
+        "public-without-security-override",
+        _public_with_security,
+        "/x-conformance/auth/public/0",
+        "listed as public but its spec has no `security: []`",
+    ),
+    (
+        "documented-method-as-wrong",
+        _documented_wrong_method,
+        "/x-conformance/errors/method_not_allowed/0/method",
+        "GET is documented for /products",
+    ),
     ("invalid-openapi", _invalid_openapi, "/paths/~1health/get/responses", "invalid OpenAPI"),
 ]
 
 
 @pytest.mark.parametrize(("mutate", "pointer", "reason"), [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN])
-def test_broken_spec_is_rejected_with_pointer_and_reason(tmp_path: Path, mutate: Callable[[dict[str, Any]], None],
-                                                         pointer: str, reason: str) -> None:
+def test_broken_spec_is_rejected_with_pointer_and_reason(
+    tmp_path: Path, mutate: Callable[[dict[str, Any]], None], pointer: str, reason: str
+) -> None:
     spec = _goat()
     mutate(spec)
     path = tmp_path / "broken.yaml"
