@@ -336,7 +336,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args += ["-k", args.keyword]
     for rule in args.rule:
         pytest_args += ["--rule", _known_rule(rule)]
-    pytest_args += ["-q", "--no-header", "-o", "console_output_style=classic"] if args.quiet else ["-rN", "--no-header"]
+    # pytest's own letters, headers and summaries give way to the plugin's progress lines (none with -q).
+    pytest_args += ["-qq", "--no-header", "--no-summary", "-o", "console_output_style=classic",
+                    "--conformance-progress", "quiet" if args.quiet else "lines"]
     if report_dir is not None:
         pytest_args += ["--report-dir", str(report_dir)]
     result, code = _run_pytest(pytest_args, key, quiet=args.quiet)
@@ -354,7 +356,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if report_dir is not None:
         _write_reports(result, report_dir)
     failures = [f for f in result["findings"] if not f.get("accepted")]
-    _print_summary(result, failures)
+    _print_summary(result, failures, report_dir)
     crashed = result["summary"]["failed"] > 0 and not result["findings"]
     if code in (2, 3, 4) and not result["checks"]:
         return EXIT_USAGE
@@ -434,17 +436,34 @@ def _write_reports(result: dict[str, Any], report_dir: Path) -> None:
     write_index(results, report_dir / "index.html")
 
 
-def _print_summary(result: dict[str, Any], failures: list[dict[str, Any]]) -> None:
+def _print_summary(result: dict[str, Any], failures: list[dict[str, Any]], report_dir: Path | None = None) -> None:
     summary = result["summary"]
     accepted = len(result["findings"]) - len(failures)
-    print(f"\n{result['api']} at {result['base_url']}: {summary['passed']} passed, {summary['failed']} failed, "
-          f"{summary['skipped']} skipped; {len(failures)} finding(s)" + (f", {accepted} accepted" if accepted else "")
-          + f"; {result['requests_sent']} requests in {result['duration_s']:.1f} s")
+    seed = f"; seed {result['seed']}" if result.get("seed") is not None else ""
+    outcomes = f"{summary['passed']} passed, {summary['failed']} failed, " + (
+        f"{summary['accepted']} accepted, " if summary.get("accepted") else "")
+    print(f"{result['api']} at {result['base_url']}: {outcomes}"
+          f"{summary['skipped']} skipped (rule × operation); {len(failures)} finding(s)"
+          + (f", {accepted} accepted" if accepted else "")
+          + f"; {result['requests_sent']} requests in {result['duration_s']:.1f} s{seed}")
     for item in failures[:50]:
         first = item["message"].splitlines()[0] if item["message"] else ""
-        print(f"  FAIL {item['rule']:32} {item['operation']:28} {first[:140]}")
+        print(f"  FAIL  {item['rule']:32} {_operation_label(item['operation']):20} {first[:140]}")
     if len(failures) > 50:
         print(f"  … and {len(failures) - 50} more (see the report)")
+    found = {(item["rule"], item["operation"]) for item in result["findings"]}
+    crashes: dict[tuple[str, str], str] = {}
+    for check in result.get("checks") or []:
+        if check["outcome"] == "failed" and (check["rule"], check["operation"]) not in found and check.get("reason"):
+            crashes.setdefault((check["rule"], check["operation"]), check["reason"].strip().splitlines()[-1])
+    for (rule, operation), reason in list(crashes.items())[:20]:
+        print(f"  ERROR {rule:32} {_operation_label(operation):20} the check itself failed: {reason[:140]}")
+    if report_dir is not None:
+        print(f"report: {report_dir / (result['api'] + '.html')} (all APIs: {report_dir / 'index.html'})")
+
+
+def _operation_label(operation: str) -> str:
+    return "API-wide" if operation == "*" else operation
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ FINDINGS_PROPERTY = "conformance_findings"
 REQUESTS_PROPERTY = "conformance_requests"
 RULE_PROPERTY = "conformance_rule"
 OPERATION_PROPERTY = "conformance_operation"
+WORKER_INPUT = "conformance_options"
 
 
 @dataclass
@@ -73,6 +75,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sandbox-rate-limit", default=None, help="With the embedded sandbox: N/SECONDS.")
     group.addoption("--rule", action="append", default=[], dest="conformance_rules",
                     help="Only run the tests that judge this rule id (repeatable).")
+    group.addoption("--conformance-progress", default=None, choices=("lines", "quiet"),
+                    help="Replace pytest's per-test output: 'lines' writes one line per scenario and engine "
+                    "phase, 'quiet' nothing but collection errors (what `conformance run` uses).")
+
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -93,6 +99,10 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"error: {exc}") from None
     if profile.api != api:
         raise pytest.UsageError(f"error: the spec {spec} describes {profile.api!r}, not {api!r}")
+    handed = getattr(config, "workerinput", {}).get(WORKER_INPUT, {})  # from the controller, on xdist workers
+    for name, value in handed.items():
+        if getattr(config.option, name, None) is None:
+            setattr(config.option, name, value)
     key = config.getoption("api_key") or os.environ.get("CONFORMANCE_API_KEY") or None
     base_url = config.getoption("base_url")
     sandbox_stack = None
@@ -110,10 +120,13 @@ def pytest_configure(config: pytest.Config) -> None:
         )
         base_url = sandbox.base_url
         key = key or sandbox.api_key
-        config.option.base_url = base_url  # xdist hands the options to its workers
+        config.option.base_url = base_url  # for the workers: see pytest_configure_node
         config.option.api_key = key
     if not base_url:
         raise pytest.UsageError("error: no --base-url; pass the server's base URL (or omit it on the controller)")
+    if config.getoption("conformance_seed") is None and not _is_worker(config):
+        # A seed for every run, so the report can say how to replay it (`--seed N`).
+        config.option.conformance_seed = random.SystemRandom().randrange(1, 2**31)
     report_dir = config.getoption("report_dir")
     state = RunState(api=api, base_url=base_url.rstrip("/"), api_key=key,
                      report_dir=Path(report_dir) if report_dir else None, sandbox=sandbox_stack)
@@ -121,9 +134,29 @@ def pytest_configure(config: pytest.Config) -> None:
     if _is_worker(config):
         return
     config.pluginmanager.register(Collector(config, state), "conformance-collector")
+    mode = config.getoption("conformance_progress")
+    if mode:
+        from conformance.progress import PLUGIN_NAME, Progress
+
+        progress = Progress(config, api=api, base_url=state.base_url, quiet=mode == "quiet")
+        config.pluginmanager.register(progress, PLUGIN_NAME)
     if state.report_dir and not config.option.xmlpath:
         state.report_dir.mkdir(parents=True, exist_ok=True)
         config.option.xmlpath = str(state.report_dir / f"{api}.junit.xml")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Hands the controller's sandbox URL, key and seed to an xdist worker.
+
+    A worker parses the command line again and does not see options the controller set itself.
+    """
+    config = node.config
+    if config.stash.get(run_state_key, None) is None:
+        return
+    node.workerinput[WORKER_INPUT] = {
+        name: getattr(config.option, name, None) for name in ("base_url", "api_key", "conformance_seed")
+    }
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -188,8 +221,7 @@ class Collector:
 def build_result(state: RunState, *, seed: int | None) -> dict[str, Any]:
     """Returns the run's result document (the JSON report's shape)."""
     findings = _dedupe(state.findings)
-    outcomes = [check["outcome"] for check in state.checks]
-    return {
+    result = {
         "api": state.api,
         "base_url": state.base_url,
         "started_at": state.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -197,15 +229,16 @@ def build_result(state: RunState, *, seed: int | None) -> dict[str, Any]:
         "requests_sent": state.requests_sent,
         "seed": seed,
         "tool_version": __version__,
-        "summary": {
-            "passed": outcomes.count("passed"),
-            "failed": outcomes.count("failed"),
-            "skipped": outcomes.count("skipped"),
-            "accepted": 0,
-        },
+        "summary": {"passed": 0, "failed": 0, "skipped": 0, "accepted": 0},
         "checks": state.checks,
         "findings": findings,
     }
+    # Counted as every view counts: one outcome per rule and operation (conformance/report/model.py),
+    # so the JSON summary, the HTML report and a baselined result agree.
+    from conformance.report.model import Result
+
+    result["summary"] = Result.from_dict(result).summary()
+    return result
 
 
 def _dedupe(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:

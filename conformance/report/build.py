@@ -6,6 +6,7 @@ import json
 import re
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from conformance.report.curl import curl_command
 from conformance.report.model import (
@@ -14,6 +15,7 @@ from conformance.report.model import (
     CategoryScore,
     Cell,
     Counts,
+    Exchange,
     FindingRecord,
     FindingView,
     Matrix,
@@ -24,7 +26,15 @@ from conformance.report.model import (
     known_categories,
 )
 
-__all__ = ["MAX_BODY_CHARS", "MAX_BODY_LINES", "body_view", "build_report", "format_duration", "format_started"]
+__all__ = [
+    "MAX_BODY_CHARS",
+    "MAX_BODY_LINES",
+    "body_view",
+    "build_report",
+    "exchange_brief",
+    "format_duration",
+    "format_started",
+]
 
 # A body longer than this is cut in the report (the JSON result keeps what the engine kept).
 MAX_BODY_CHARS = 4000
@@ -108,7 +118,24 @@ def _finding_view(index: int, item: FindingRecord, expired: str | None) -> Findi
         response=item.response,
         response_body=body_view(item.response.body) if item.response else None,
         curl=curl_command(item.raw),
+        exchange_brief=exchange_brief(item.request, item.response),
     )
+
+
+def exchange_brief(request: Exchange | None, response: Exchange | None, *, limit: int = 80) -> str:
+    """Returns `GET /v1/products?limit=0 → 400` (path and query only, cut to `limit`), or ""."""
+    if request is None or not request.url:
+        return ""
+    parts = urlsplit(request.url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if len(target) > limit:
+        target = target[: limit - 1] + "…"
+    brief = f"{request.method or 'GET'} {target}"
+    if response is not None:
+        brief += f" → {response.status if response.status is not None else 'no status'}"
+    elif request is not None:
+        brief += " → no answer"
+    return brief
 
 
 def body_view(body: str | None, *, limit: int = MAX_BODY_CHARS, max_lines: int = MAX_BODY_LINES) -> Body | None:

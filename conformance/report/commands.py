@@ -49,6 +49,12 @@ def _diff_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--html", type=Path, metavar="FILE", help="also write the diff as a self-contained HTML page to FILE"
     )
+    parser.add_argument(
+        "--html-fragment",
+        type=Path,
+        metavar="FILE",
+        help="also write the diff as an HTML fragment (one <section>, no page around it) to FILE, to embed elsewhere",
+    )
     return parser
 
 
@@ -70,7 +76,7 @@ def report_main(argv: list[str]) -> int:
 
 
 def diff_main(argv: list[str]) -> int:
-    """Runs `conformance diff OLD.json NEW.json [--html FILE]`; returns 1 if the new run regressed."""
+    """Runs `conformance diff OLD.json NEW.json [--html FILE] [--html-fragment FILE]`; 1 if the new run regressed."""
     parsed = _parse(_diff_parser(), argv)
     if isinstance(parsed, int):
         return parsed
@@ -79,11 +85,16 @@ def diff_main(argv: list[str]) -> int:
     except ResultError as exc:
         return _error(f"{exc}; pass two DIR/<api>.json results of `conformance run --report-dir DIR`")
     sys.stdout.write(render_text(diff))
-    if parsed.html:
-        try:
-            write_text(parsed.html, render_diff_page(render_html(diff)))
-        except OSError as exc:
-            return _error(f"cannot write {parsed.html} ({exc}); check --html")
+    fragment = render_html(diff)
+    for path, option, text in (
+        (parsed.html, "--html", lambda: render_diff_page(fragment)),
+        (parsed.html_fragment, "--html-fragment", lambda: fragment),
+    ):
+        if path:
+            try:
+                write_text(path, text())
+            except OSError as exc:
+                return _error(f"cannot write {path} ({exc}); check {option}")
     return 1 if regressed(diff) else 0
 
 

@@ -391,6 +391,7 @@ class FindingView:
     response: Exchange | None
     response_body: Body | None
     curl: str
+    exchange_brief: str = ""  # `GET /v1/products?limit=0 → 400`: tells apart findings of one rule and operation
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from conformance.findings import Finding, finding
+from conformance.profile import resolve_pointer
 from conformance.suite.conftest import Verdict
 from conformance.target import Target
 
@@ -100,7 +101,8 @@ def readable_spec(target: Target) -> dict[str, Any]:
     return spec
 
 
-def run_engine(target: Target) -> EngineRun:
+def run_engine(target: Target, progress: Any = None) -> EngineRun:
+    """Runs Schemathesis against the target; `progress` (conformance.progress.Progress) hears of each phase."""
     import schemathesis
     from schemathesis.engine import events
 
@@ -110,6 +112,8 @@ def run_engine(target: Target) -> EngineRun:
     result = EngineRun()
     seen: set[tuple[str, str]] = set()
     for event in schemathesis.engine.from_schema(schema).execute():
+        if progress is not None:
+            _report_progress(progress, event, labels)
         if isinstance(event, events.ScenarioFinished):
             recorder = event.recorder
             result.requests += len(recorder.interactions)
@@ -126,8 +130,10 @@ def run_engine(target: Target) -> EngineRun:
                         continue
                     seen.add((rule_id, operation))
                     interaction = recorder.interactions.get(case_id)
+                    status = interaction.response.status_code if interaction and interaction.response else None
                     result.findings.setdefault(operation, []).append(
                         finding(rule_id, operation, _message(failure, node.failure_info.code_sample, target),
+                                rule={"source": spec_source(target, operation, status)},
                                 tier="documented", exchange=_exchange(interaction), secrets=target.secrets)
                     )
         elif isinstance(event, events.NonFatalError):
@@ -136,6 +142,45 @@ def run_engine(target: Target) -> EngineRun:
         elif isinstance(event, events.FatalError):
             result.errors.append(f"Schemathesis stopped: {_error_text(event)}")
     return result
+
+
+def spec_source(target: Target, operation_id: str | None, status: int | None) -> str:
+    """Where the spec documents what this response broke: the operation, and the status's description.
+
+    Schema findings come from the OpenAPI document itself, so this is their `source` sentence.
+    """
+    op = target.profile.operations.get(operation_id or "")
+    if op is None:
+        return ""
+    where = f"OpenAPI spec, {op.method} {op.path}"
+    responses = op.definition.get("responses") or {}
+    code = str(status) if status is not None else ""
+    response = responses.get(code) or responses.get(f"{code[:1]}XX") or responses.get("default")
+    if not isinstance(response, dict):
+        listed = ", ".join(str(key) for key in responses)
+        return f"{where}: the documented responses are {listed}." if listed else where
+    if "$ref" in response:
+        try:
+            response = resolve_pointer(target.profile.spec, str(response["$ref"]).removeprefix("#"))
+        except KeyError:
+            response = {}
+    description = " ".join(str(response.get("description") or "").split())
+    return f"{where}, response {code}: {description}" if description else f"{where}, response {code}"
+
+
+def _report_progress(progress: Any, event: Any, labels: dict[str, str]) -> None:
+    from schemathesis.engine import events
+
+    def value(thing: Any) -> str:
+        return str(getattr(thing, "value", thing))
+
+    if isinstance(event, events.PhaseStarted):
+        progress.engine_phase_started(value(event.phase.name))
+    elif isinstance(event, events.ScenarioFinished):
+        label = event.label
+        progress.engine_scenario(value(event.phase), labels.get(label, label) if label else None, value(event.status))
+    elif isinstance(event, events.PhaseFinished):
+        progress.engine_phase_finished(value(event.phase.name), value(event.status))
 
 
 def _error_text(event: Any) -> str:
@@ -174,13 +219,15 @@ _RUN_LOCK = threading.Lock()
 
 
 @pytest.fixture(scope="session")
-def engine_run(target: Target) -> EngineRun:
+def engine_run(target: Target, pytestconfig: pytest.Config) -> EngineRun:
     """Runs Schemathesis once per session against the target."""
+    from conformance.progress import engine_listener
+
     with _RUN_LOCK:
         trouble = preflight(target)
         if trouble:
             return EngineRun(errors=[trouble])
-        return run_engine(target)
+        return run_engine(target, engine_listener(pytestconfig))
 
 
 def preflight(target: Target) -> str | None:

@@ -7,6 +7,7 @@ Needs Debian's `chromium` package; the test skips, saying so, only when it is mi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,78 @@ def test_index_links_to_each_api_report(browser: Chromium, make_result: Make, tm
     browser.wait_for("location.pathname.endsWith('/billing.html') && document.readyState === 'complete'")
     assert browser.evaluate("document.title") == "billing: conformance report"
     assert browser.errors == []
+
+
+def test_report_of_a_faulty_sandbox_run(browser: Chromium, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A real run against the goat sandbox that breaks the error envelope: the page shows what the JSON holds."""
+    from conformance.cli import main
+
+    code = main(
+        [
+            "run",
+            "goat",
+            "-q",
+            "--seed",
+            "3",
+            "--fault",
+            "errors.envelope",
+            "--fault",
+            "idempotency.conflict",
+            "-k",
+            "not test_schema",
+            "--report-dir",
+            str(tmp_path),
+        ]
+    )
+    capsys.readouterr()
+    assert code == 1
+    result = json.loads((tmp_path / "goat.json").read_text(encoding="utf-8"))
+    failing: dict[tuple[str, str], set[str]] = {}
+    for item in result["findings"]:
+        failing.setdefault((item["operation"], item["category"]), set()).add(item["rule"])
+    browser.errors.clear()
+    browser.page("Emulation.setEmulatedMedia", {"media": ""})
+    browser.open((tmp_path / "goat.html").as_uri())
+    cells = browser.evaluate("""
+        Array.from(document.querySelectorAll('#conformance-matrix tbody td')).map(td => [
+            td.parentElement.dataset.operation, td.dataset.category, td.dataset.status, Number(td.dataset.failed),
+            td.innerText.replace(/\\s+/g, ' ').trim()])
+    """)
+    shown = {(operation, category): failed for operation, category, _, failed, _ in cells if failed}
+    assert shown == {key: len(rules) for key, rules in failing.items()}
+    for operation, category, status, failed, text in cells:
+        if failed:
+            assert status == "failed" and text.startswith(f"✗ {failed} failed"), (operation, category, text)
+    assert ("createOrder", "idempotency") in shown and ("getMe", "errors") in shown
+    verdict = browser.evaluate("document.getElementById('verdict').innerText")
+    assert verdict.startswith(f"{len({(i['rule'], i['operation']) for i in result['findings']})} failed")
+    assert browser.evaluate("document.querySelectorAll('details.finding').length") == len(result["findings"])
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.screenshot(SCREENSHOTS / "faulty-sandbox.png")
+
+    # the failed idempotency cell links to its finding, which opens with the exchange and a curl
+    browser.click("tr[data-operation=createOrder] td[data-category=idempotency] a")
+    selector = "details[data-rule='idempotency.conflict']"
+    assert browser.evaluate(f'document.querySelector("{selector}").open') is True
+    text = browser.evaluate(f'document.querySelector("{selector} .body").innerText')
+    assert "Idempotency-Key" in text and "POST" in text
+    curl = browser.evaluate(f'document.querySelector("{selector} pre.curl").textContent')
+    assert curl.startswith("curl ") and "$API_KEY" in curl
+    assert not any(key in browser.evaluate("document.documentElement.outerHTML") for key in _sandbox_keys())
+    browser.screenshot(SCREENSHOTS / "faulty-sandbox-finding.png")
+
+    # filters: with only the idempotency category on, only its finding shows; with failures off, none
+    for category in sorted({item["category"] for item in result["findings"]} - {"idempotency"}):
+        browser.click(f"input[data-filter=category][value={category}]")
+    assert _visible_findings(browser) == ["idempotency.conflict"]
+    browser.click("input[data-filter=status][value=failed]")
+    assert _visible_findings(browser) == []
+    browser.click("button[data-reset]")
+    assert len(_visible_findings(browser)) == len(result["findings"])
+    assert browser.errors == []
+
+
+def _sandbox_keys() -> tuple[str, ...]:
+    from conformance.sandbox import load_sandbox
+
+    return tuple(load_sandbox("goat").KEYS.values())
