@@ -14,6 +14,7 @@ import json
 import os
 import random
 import time
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,7 +81,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     "phase, 'quiet' nothing but collection errors (what `conformance run` uses).")
 
 
-
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
@@ -120,6 +120,8 @@ def pytest_configure(config: pytest.Config) -> None:
         )
         base_url = sandbox.base_url
         key = key or sandbox.api_key
+        # The suite started this sandbox, so it knows its limit and paces to it rather than the documented one.
+        config.option.sandbox_pace = rate if rate_limit else None
         config.option.base_url = base_url  # for the workers: see pytest_configure_node
         config.option.api_key = key
     if not base_url:
@@ -155,8 +157,39 @@ def pytest_configure_node(node: Any) -> None:
     if config.stash.get(run_state_key, None) is None:
         return
     node.workerinput[WORKER_INPUT] = {
-        name: getattr(config.option, name, None) for name in ("base_url", "api_key", "conformance_seed")
+        name: getattr(config.option, name, None)
+        for name in ("base_url", "api_key", "conformance_seed", "sandbox_pace")
     }
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """Redacts the key from everything a test report carries to the terminal, JUnit and JSON.
+
+    Evidence is redacted where it is made, but a server that echoes the key back can put it in a
+    message (an item id quoted in a finding, an exception's text): this is the one exit they all pass.
+    """
+    report = yield
+    state = item.config.stash.get(run_state_key, None)
+    if state is not None and state.api_key:
+        _redact_report(report, (state.api_key,))
+    return report
+
+
+def _redact_report(report: pytest.TestReport, secrets: tuple[str, ...]) -> None:
+    from conformance.exchange import redact
+
+    if isinstance(report.longrepr, tuple):  # a skip: (path, line, reason)
+        path, line, reason = report.longrepr
+        report.longrepr = (path, line, redact(reason, secrets))
+    elif report.longrepr is not None:
+        text = str(report.longrepr)
+        if redact(text, secrets) != text:
+            report.longrepr = redact(text, secrets)
+    report.sections = [(title, redact(content, secrets)) for title, content in report.sections]
+    report.user_properties = [
+        (name, redact(value, secrets) if isinstance(value, str) else value) for name, value in report.user_properties
+    ]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

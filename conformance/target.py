@@ -35,6 +35,8 @@ class Options:
     max_examples: int = 10
     timeout: float = 10.0
     workers: int = 1
+    known_limit: tuple[int, float] | None = None
+    """The limit of an embedded sandbox the suite started itself (requests, window seconds)."""
 
 
 def is_loopback(base_url: str) -> bool:
@@ -96,14 +98,26 @@ class Target:
         self.adapt_pacing()
 
     def adapt_pacing(self) -> None:
-        """Paces to the limit the server advertises when it is above the documented figure.
+        """Paces to the limit the server advertises (or the embedded sandbox was given).
 
         apis.md: servers may advertise another limit; the documented one is for servers that send none.
         """
-        advertised = self.advertised_limit()
         policy = rate_policy(self.profile)
-        if advertised and advertised > policy.requests:
+        if self.options.known_limit:
+            requests, window_s = self.options.known_limit
+            self.client.set_rate(replace(policy, requests=requests, window_s=window_s))
+            return
+        advertised = self.advertised_limit()
+        if advertised:
             self.client.set_rate(replace(policy, requests=advertised))
+
+    def pacing(self) -> tuple[int, float]:
+        """The requests per window every client of this target keeps to (Schemathesis included)."""
+        rate = self.client.rate
+        if rate is None:
+            section = self.profile.data["rate_limit"]
+            return int(section["requests"]), float(section["window_s"])
+        return rate.requests, rate.window_s
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -119,10 +119,19 @@ def target(pytestconfig: pytest.Config) -> Iterator[Target]:
         max_examples=pytestconfig.getoption("max_examples") or 0,
         timeout=pytestconfig.getoption("request_timeout"),
         workers=int(getattr(pytestconfig, "workerinput", {}).get("workercount", 1)),
+        known_limit=_known_limit(getattr(pytestconfig.option, "sandbox_pace", None)),
     )
     target = Target(_profile(pytestconfig), state.base_url, state.api_key, options)
     yield target
     target.close()
+
+
+def _known_limit(rate: str | None) -> tuple[int, float] | None:
+    """`N/SECONDS` of an embedded sandbox started with an explicit limit, or None."""
+    if not rate:
+        return None
+    count, _, seconds = rate.partition("/")
+    return int(count), float(seconds or 1)
 
 
 class Verdict:

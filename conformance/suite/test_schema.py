@@ -39,6 +39,7 @@ DISABLED_CHECKS = (
 SCHEMA_RULES = tuple(dict.fromkeys(CHECK_RULES.values()))
 DEFAULT_MAX_EXAMPLES = 8
 MALFORMED = {"MalformedJson": "transport.invalid-response"}
+PACING_MARGIN = 0.8
 
 
 @dataclass
@@ -61,12 +62,9 @@ def rate_string(requests: int, window_s: float) -> str:
 
 def engine_config(target: Target, spec: dict[str, Any]) -> dict[str, Any]:
     """Returns the Schemathesis configuration of a run against `target`."""
-    section = target.profile.data["rate_limit"]
-    requests, window = section["requests"], section["window_s"]
-    advertised = target.advertised_limit() if hasattr(target, "advertised_limit") else None
-    if advertised:
-        requests = advertised
-    requests = max(requests // max(target.options.workers, 1), 1)
+    requests, window = target.pacing()
+    # A margin under the limit: the engine's limiter and the server's window need not line up.
+    requests = max(int(requests * PACING_MARGIN) // max(target.options.workers, 1), 1)
     headers: dict[str, str] = {}
     location = target.profile.data["auth"]["locations"][0]
     if target.api_key and location["in"] == "header":
@@ -77,6 +75,8 @@ def engine_config(target: Target, spec: dict[str, Any]) -> dict[str, Any]:
         "rate-limit": rate_string(requests, window),
         "generation": {"max-examples": target.options.max_examples or DEFAULT_MAX_EXAMPLES, "database": "none"},
         "checks": {name: {"enabled": False} for name in DISABLED_CHECKS},
+        # Wrong methods are test_errors' job (405, Allow, envelope); the engine would only repeat them.
+        "phases": {"coverage": {"unexpected-methods": []}},
         "max-redirects": 0,
         "suppress-health-check": ["all"],
     }
@@ -109,6 +109,7 @@ def run_engine(target: Target, progress: Any = None) -> EngineRun:
     spec = readable_spec(target)
     schema = schemathesis.openapi.from_dict(spec, config=schemathesis.Config.from_dict(engine_config(target, spec)))
     labels = {op.label: op.operation_id for op in target.profile.operations.values()}
+    throttled = int(target.profile.data["rate_limit"]["exceeded_status"])
     result = EngineRun()
     seen: set[tuple[str, str]] = set()
     for event in schemathesis.engine.from_schema(schema).execute():
@@ -126,11 +127,11 @@ def run_engine(target: Target, progress: Any = None) -> EngineRun:
                     if rule_id is None:
                         continue
                     operation = labels.get(failure.operation, failure.operation)
-                    if (rule_id, operation) in seen:
-                        continue
-                    seen.add((rule_id, operation))
                     interaction = recorder.interactions.get(case_id)
                     status = interaction.response.status_code if interaction and interaction.response else None
+                    if status == throttled or (rule_id, operation) in seen:
+                        continue  # a throttled answer is "wait and retry", not a failure
+                    seen.add((rule_id, operation))
                     result.findings.setdefault(operation, []).append(
                         finding(rule_id, operation, _message(failure, node.failure_info.code_sample, target),
                                 rule={"source": spec_source(target, operation, status)},
