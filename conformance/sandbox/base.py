@@ -191,7 +191,8 @@ class RateLimitMiddleware:
 
     `client_key(scope)` names the client (its key, or its address); None means the request is
     not counted (for example an unauthenticated one where the limit is per key). Faults:
-    `rate-limit.headers` drops the headers, `rate-limit.consistent` freezes Remaining,
+    `rate-limit.headers` drops the headers (where they are optional, `headers_optional`, only
+    X-RateLimit-Reset: dropping all of them would conform), `rate-limit.consistent` freezes Remaining,
     `rate-limit.exceeded` never blocks, `rate-limit.recovery` keeps blocking after the reset.
     """
 
@@ -205,6 +206,7 @@ class RateLimitMiddleware:
         exceeded_status: int,
         exceeded_body: Callable[[], dict[str, Any]],
         send_headers: bool = True,
+        headers_optional: bool = False,
         retry_after: bool = True,
         overrides: tuple[tuple[str, int, float], ...] = (),
         faults: frozenset[str] = frozenset(),
@@ -216,7 +218,9 @@ class RateLimitMiddleware:
         self.client_key = client_key
         self.exceeded_status = exceeded_status
         self.exceeded_body = exceeded_body
-        self.send_headers = send_headers and "rate-limit.headers" not in faults
+        broken = "rate-limit.headers" in faults
+        self.send_headers = send_headers and not (broken and not headers_optional)
+        self.send_reset = self.send_headers and not broken
         self.retry_after = retry_after
         self.overrides = overrides
         self.faults = faults
@@ -256,8 +260,9 @@ class RateLimitMiddleware:
             headers = [
                 (b"x-ratelimit-limit", str(limit).encode()),
                 (b"x-ratelimit-remaining", str(remaining).encode()),
-                (b"x-ratelimit-reset", str(math.ceil(reset)).encode()),
             ]
+            if self.send_reset:
+                headers.append((b"x-ratelimit-reset", str(math.ceil(reset)).encode()))
         if count > limit and "rate-limit.exceeded" not in self.faults:
             wait = max(math.ceil(reset - now), 1)
             extra = {"Retry-After": str(wait)} if self.retry_after else {}

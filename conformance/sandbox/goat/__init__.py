@@ -49,7 +49,8 @@ FAULTS = {
     "idempotency.concurrent": "Parallel POST /orders with one Idempotency-Key each create an order.",
     "idempotency.key-required": "POST /orders without Idempotency-Key creates an order instead of answering 400.",
     # rate limits (implemented in base.RateLimitMiddleware)
-    "rate-limit.headers": "No X-RateLimit-* headers.",
+    "rate-limit.headers": "X-RateLimit-Limit and -Remaining without X-RateLimit-Reset (the headers are optional,"
+    " but come all together or not at all).",
     "rate-limit.consistent": "X-RateLimit-Remaining never falls.",
     "rate-limit.exceeded": "Requests past the limit are served (never 429).",
     "rate-limit.recovery": "After the reset, a key that went over the limit stays blocked one more window.",

@@ -480,6 +480,7 @@ def create_app(settings: SandboxSettings) -> Starlette:
                 client_key=rate_limit_client,
                 exceeded_status=429,
                 exceeded_body=lambda: api.render(ApiError(429, "Rate limit exceeded: wait for the reset")),
+                headers_optional=True,  # "Responses include rate-limit headers when available."
                 faults=settings.faults,
             ),
         ],
