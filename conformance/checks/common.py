@@ -10,7 +10,7 @@ from conformance.client import Exchange
 from conformance.findings import Finding, finding
 from conformance.profile import Profile, resolve_pointer
 
-__all__ = ["judge_envelope", "judge_error", "judge_transport", "statuses_text"]
+__all__ = ["judge_documented_status", "judge_envelope", "judge_error", "judge_transport", "statuses_text"]
 
 JSON_TYPES = ("application/json", "application/problem+json")
 
@@ -116,3 +116,23 @@ def judge_error(profile: Profile, exchange: Exchange, *, rule_id: str, operation
     if (exchange.status or 0) >= 400:
         findings += judge_envelope(profile, exchange, operation, secrets, envelope_required=envelope_required)
     return findings
+
+
+def judge_documented_status(profile: Profile, exchange: Exchange, operation: str,
+                            secrets: tuple[str, ...]) -> list[Finding]:
+    """Fails when a valid request's answer has a status the spec does not document for the operation.
+
+    The property tests judge this too, but they rarely get a valid write through (form bodies of
+    JSON-string fields, ids that must exist); the scenarios send known-good requests.
+    """
+    if exchange.status is None:
+        return []
+    op = profile.operations[operation]
+    documented = {str(code).upper() for code in op.definition.get("responses") or {}}
+    status = str(exchange.status)
+    if status in documented or f"{status[0]}XX" in documented or "DEFAULT" in documented:
+        return []
+    return [finding("schema.status-code", operation,
+                    f"{op.method} {op.path} answered {status}; documented: {', '.join(sorted(documented))}.",
+                    rule={"source": f"OpenAPI spec, {op.method} {op.path}: responses"}, tier="documented",
+                    exchange=exchange, secrets=secrets)]

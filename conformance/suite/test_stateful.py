@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from conformance.checks.common import judge_transport
+from conformance.checks.common import judge_documented_status, judge_transport
 from conformance.findings import finding
 from conformance.profile import resolve_pointer, resolve_ref
 from conformance.suite.conftest import Verdict, build_or_skip, require_writes
@@ -25,7 +25,7 @@ def response_links(target: Target, operation_id: str, status: int) -> dict[str, 
     return {}
 
 
-@pytest.mark.rules("schema.stateful")
+@pytest.mark.rules("schema.stateful", "schema.status-code")
 def test_created_resource_is_readable(target: Target, verdict: Verdict, linked_op: str) -> None:
     """Fails when a resource a create operation returned cannot be read through the operation's links."""
     require_writes(target)
@@ -37,6 +37,7 @@ def test_created_resource_is_readable(target: Target, verdict: Verdict, linked_o
         verdict.conclude()
     if not 200 <= (created.status or 0) < 300:
         pytest.skip(f"the create answered {created.status}; nothing to read back")
+    verdict.add(judge_documented_status(target.profile, created, linked_op, target.secrets))
     try:
         body = created.json()
     except ValueError:
