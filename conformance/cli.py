@@ -1,7 +1,8 @@
 """`conformance`: run the suite, serve sandboxes, check specs, render reports, diff runs.
 
 Exit codes: 0 conforming (or clean); 1 nonconformance found (or problems in specs, or a
-regression in `diff`); 2 usage error, bad spec, or target unreachable.
+regression in `diff`); 2 usage error, bad spec, or a target without a usable answer (whose
+report is still written, with the transport finding that says why).
 """
 
 from __future__ import annotations
@@ -229,41 +230,80 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def check_base_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--base-url {url!r} is not an http(s) URL with a host; e.g. https://api.example/v1")
+    import httpx
+
+    fix = "e.g. https://api.example/v1"
     try:
-        parts.port
+        parts = urlsplit(url)
+        httpx.URL(url)  # the client's own parser, stricter about ports and characters
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise UsageError(f"--base-url {url!r} is not a valid URL ({exc}); {fix}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--base-url {url!r} is not an http(s) URL with a host; {fix}")
+    try:
+        _ = parts.port
     except ValueError:
-        raise UsageError(f"--base-url {url!r} has an invalid port") from None
+        raise UsageError(f"--base-url {url!r} has an invalid port; {fix}") from None
     return url.rstrip("/")
 
 
-def check_reachable(url: str, timeout: float = 10.0) -> None:
-    """Raises UsageError naming the host and the reason when nothing answers at `url` within `timeout`."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    deadline = time.monotonic() + timeout
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise UsageError(f"target unreachable: cannot resolve {host!r} ({exc.strerror}); check --base-url") from None
-    last = "no address"
-    for family, kind, proto, _, address in infos:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        with socket.socket(family, kind, proto) as sock:
-            sock.settimeout(min(remaining, timeout))
-            try:
-                sock.connect(address)
-                return
-            except TimeoutError:
-                last = f"no answer within {timeout:g} s"
-            except OSError as exc:
-                last = exc.strerror or str(exc)
-    raise UsageError(f"target unreachable: {host}:{port}: {last}; check --base-url and that the server runs")
+PROBE_HINTS = {
+    "timeout": "the server accepts connections but does not answer in time; check it, or raise --timeout",
+    "tls": "serve a certificate this machine trusts",
+}
+
+
+def probe_target(profile: Any, base_url: str, key: str | None, timeout: float) -> tuple[Any, str] | None:
+    """Returns (transport Finding, hint) when one documented GET gets no HTTP answer, else None.
+
+    A target that accepts and never answers, drips, resets or fails TLS would make every test wait
+    out its timeout (minutes for a full run); one request tells, and the run stops with a report.
+    """
+    from conformance.checks.common import judge_transport
+    from conformance.client import Client
+    from conformance.target import auth_locations
+
+    candidates = [
+        op for op in profile.operations.values()
+        if op.method == "GET" and not op.path_params and not any(p.get("required") for p in op.parameters)
+    ]
+    if not candidates:
+        return None
+    op = sorted(candidates, key=lambda o: not o.is_public)[0]
+    with Client(base_url, api_key=key, auth=auth_locations(profile), timeout=timeout) as client:
+        exchange = client.request(op.method, op.path, operation=op.operation_id)
+        if exchange.status is not None:
+            return None
+        hint = PROBE_HINTS.get(exchange.error_kind or "", "check --base-url and that the server runs")
+        return judge_transport(exchange, op.operation_id, client.secrets)[0], hint
+
+
+def unusable_result(api: str, base_url: str, found: Any, *, seed: int | None, started: float) -> dict[str, Any]:
+    """The result document of a run stopped by `probe_target`: one failed check, one finding."""
+    from conformance.plugin import RunState, build_result
+    from conformance.rules import RULES
+
+    state = RunState(api=api, base_url=base_url, api_key=None, report_dir=None, started=started)
+    state.requests_sent = 1
+    state.findings.append(found.to_dict())
+    state.checks.append({"rule": found.rule_id, "category": RULES[found.rule_id].category,
+                         "operation": found.operation, "outcome": "failed", "reason": "", "test": "preflight"})
+    return build_result(state, seed=seed)
+
+
+def write_junit(result: dict[str, Any], path: Path) -> None:
+    """Writes a JUnit file of `result`'s findings, for a run that stopped before pytest could write one."""
+    from xml.etree import ElementTree
+
+    findings = result["findings"]
+    root = ElementTree.Element("testsuites")
+    suite = ElementTree.SubElement(root, "testsuite", name="conformance", tests=str(len(findings)),
+                                   failures=str(len(findings)), errors="0", skipped="0")
+    for item in findings:
+        case = ElementTree.SubElement(suite, "testcase", classname=f"{result['api']}.{item['rule']}",
+                                      name=item["operation"])
+        ElementTree.SubElement(case, "failure", message=item["message"]).text = item["message"]
+    path.write_bytes(ElementTree.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
 def check_report_dir(path: str) -> Path:
@@ -274,7 +314,8 @@ def check_report_dir(path: str) -> Path:
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
-        raise UsageError(f"cannot write to --report-dir {path}: {exc.strerror or exc}; pick a writable folder") from None
+        reason = exc.strerror or exc
+        raise UsageError(f"cannot write to --report-dir {path}: {reason}; pick a writable folder") from None
     return directory
 
 
@@ -297,8 +338,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     key = args.api_key or os.environ.get("CONFORMANCE_API_KEY") or None
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
+    if not 0 < args.timeout < float("inf"):  # nan and inf too: every request needs a deadline
+        raise UsageError("--timeout must be a positive number of seconds")
     if args.fault and args.base_url:
         raise UsageError("--fault injects faults into the embedded sandbox; drop --base-url to use it")
     report_dir = check_report_dir(args.report_dir) if args.report_dir else None
@@ -310,11 +351,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         has_protected = any(not op.is_public for op in profile.operations.values())
         if has_protected and not key:
             raise UsageError(f"{api} needs an API key; pass --api-key KEY or set CONFORMANCE_API_KEY")
-        check_reachable(base_url, timeout=min(args.timeout, 10.0))
+        started = time.monotonic()
+        probed = probe_target(profile, base_url, key, args.timeout)
+        if probed is not None:
+            found, hint = probed
+            if report_dir is not None:
+                stopped = unusable_result(api, base_url, found, seed=args.seed, started=started)
+                _write_reports(stopped, report_dir)
+                write_junit(stopped, report_dir / f"{api}.junit.xml")
+            where = f" (report: {report_dir / f'{api}.html'})" if report_dir is not None else ""
+            raise UsageError(f"target unusable: {found.message}; {hint}{where}")
     pytest_args = [
         "--pyargs", "conformance.suite", "--api", api, "-c", str(SUITE_INI), "--rootdir", str(SUITE_INI.parent),
         "--tb=line",
-        "--request-timeout", str(args.timeout), "-W", "ignore::DeprecationWarning", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+        "--request-timeout", str(args.timeout),
+        "-W", "ignore::DeprecationWarning", "-W", "ignore::pytest.PytestAssertRewriteWarning",
     ]
     if args.base_url:
         pytest_args += ["--base-url", args.base_url]
