@@ -160,10 +160,18 @@ class Target:
     def recipe(self, operation_id: str) -> dict[str, Any]:
         """Returns the operation's recipe with every variable resolved (a deep copy)."""
         recipe = copy.deepcopy(self.profile.recipe(operation_id))
-        variables = recipe.pop("variables", {}) or {}
+        values = self._values(recipe.pop("variables", {}) or {})
+        return {key: _substitute(value, values) for key, value in recipe.items()}
+
+    def substitute(self, operation_id: str, value: Any) -> Any:
+        """Returns `value` (a patch for the operation's recipe) with the recipe's "{name}" variables filled in."""
+        variables = self.profile.recipe(operation_id).get("variables") or {}
+        return _substitute(copy.deepcopy(value), self._values(variables))
+
+    def _values(self, variables: dict[str, Any]) -> dict[str, Any]:
         values = {name: self.variable(name, spec) for name, spec in variables.items()}
         values["unique"] = uuid.uuid4().hex[:12]
-        return {key: _substitute(value, values) for key, value in recipe.items()}
+        return values
 
     def variable(self, name: str, spec: dict[str, Any]) -> Any:
         """Returns a value read from another operation's answer (each operation called once)."""
