@@ -37,6 +37,7 @@ __all__ = ["REDACTED", "UNSET", "AuthLocation", "Client", "Exchange", "RatePolic
 UNSET: Any = object()  # sentinel: "no body" (None is a JSON body: null)
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
+MAX_SILENT_IN_A_ROW = 5  # timeouts in a row after which the client stops sending
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,8 @@ class Client:
         self._resume_at = 0.0  # monotonic time before which the server said Remaining 0
         self._resume_lock = threading.Lock()
         self._user_agent = f"api-conformance/{__version__}"
+        # A server that stopped answering must not cost timeout × every remaining request.
+        self._silent_in_a_row = _Counter()
 
     def set_rate(self, rate: RatePolicy | None) -> None:
         """Paces to `rate` from now on (e.g. the limit the server advertises instead of the documented one)."""
@@ -388,6 +391,8 @@ class Client:
     # --- layer 3: one request on the wire: pacing, deadline, size cap ------------------------------
 
     def _send_once(self, draft: _Draft, operation: str | None, timeout: float, pace: bool) -> Exchange:
+        if self._silent_in_a_row.value >= MAX_SILENT_IN_A_ROW:
+            return self._not_sent(draft, operation)
         if pace:
             self._pace()
         request = self._build(draft, timeout)
@@ -441,12 +446,23 @@ class Client:
                 else f"reading the body of a {response.status_code} response, {len(buffer)} bytes received"
             )
             kind, message = classify(exc, url=request.url, timeout=timeout, got=got)
+            if kind == "timeout":
+                self._silent_in_a_row.add()
             headers = response.headers if response is not None else httpx.Headers()
             return exchange(None, headers, bytes(buffer), message, kind)
         finally:
             if response is not None:
                 response.close()
+        self._silent_in_a_row.value = 0
         return exchange(response.status_code, response.headers, bytes(buffer))
+
+    def _not_sent(self, draft: _Draft, operation: str | None) -> Exchange:
+        """The answer to a request the client does not send because the server stopped answering."""
+        message = (f"not sent: the server did not answer the last {MAX_SILENT_IN_A_ROW} requests "
+                   f"within {self.timeout:g} s each")
+        return Exchange(operation=operation, method=draft.method, url=str(self._build(draft, self.timeout).url),
+                        request_headers={}, request_body=draft.body, status=None, response_headers=httpx.Headers(),
+                        body=b"", error=message, error_kind="timeout", elapsed_s=0.0)
 
     def _build(self, draft: _Draft, timeout: float) -> httpx.Request:
         names = draft.header_names()

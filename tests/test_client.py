@@ -736,3 +736,20 @@ def test_public_names_are_pinned() -> None:
     assert sorted(conformance.client.__all__) == sorted(
         ["REDACTED", "UNSET", "AuthLocation", "Client", "Exchange", "RatePolicy", "redact"]
     )
+
+
+def test_a_server_that_stops_answering_costs_a_few_timeouts_not_one_per_request() -> None:
+    """After MAX_SILENT_IN_A_ROW timeouts in a row the client answers at once, without sending."""
+    from conformance.client import MAX_SILENT_IN_A_ROW
+
+    calls = []
+
+    def silent(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        raise httpx.ReadTimeout("no answer", request=request)
+
+    client = Client("http://127.0.0.1:9/v1", timeout=0.5, transport=httpx.MockTransport(silent))
+    answers = [client.request("GET", "/products") for _ in range(MAX_SILENT_IN_A_ROW + 3)]
+    assert len(calls) == MAX_SILENT_IN_A_ROW
+    assert all(a.error_kind == "timeout" for a in answers)
+    assert "not sent" in (answers[-1].error or "")
