@@ -66,7 +66,7 @@ _RULES = [
     Rule("pagination.no-duplicates", "No item appears twice in a walk",
          "Walking a list from its first page to its end never returns an item twice."),
     Rule("pagination.complete", "A walk returns every item",
-         "The items walked add up to the total the list reports."),
+         "Every item is reachable: walks at different page sizes (or stepping an offset) return the same items."),
     Rule("pagination.default-limit", "The default page size is honored",
          "Without a limit the list returns the documented default number of items."),
     Rule("pagination.max-limit", "The maximum page size is honored",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -17,9 +18,15 @@ from conformance.checks.pagination import (
     judge_header_echo,
     judge_last_page,
     judge_no_duplicates,
+    judge_page_sizes,
     judge_sort_order,
     judge_stable_order,
+    judge_total_count,
+    judge_total_drift,
     judge_totals,
+    main_limit,
+    other_kind,
+    total_drift,
 )
 from conformance.client import Exchange
 from conformance.findings import Finding, finding
@@ -84,9 +91,29 @@ def page_size(listing: dict[str, Any], limit: int | None) -> int | None:
     return limit or spec.get("default") or (spec.get("max") if "param" not in spec else None)
 
 
-def walk(target: Target, listing: dict[str, Any], limit: int | None, *, max_pages: int = MAX_PAGES) -> Walk:
-    """Follows the list from its first page to its end (bounded), then asks for a page past the end."""
-    record = Walk(operation=listing["operation"], listing=listing, limit=limit)
+def walk(
+    target: Target, listing: dict[str, Any], limit: int | None, *, max_pages: int = MAX_PAGES, steps: bool = False
+) -> Walk:
+    """Follows the list from its first page to its end (bounded), then asks for a page past the end.
+
+    `steps` (a cursor that is a record offset): the cursor is set to the number of items received so
+    far instead of the next pointer the server returned; the walk ends where the server says the list
+    ends (no next pointer) or at an empty page.
+    """
+    record = Walk(
+        operation=listing["operation"],
+        listing=listing,
+        limit=limit,
+        mode="steps" if steps else "follow",
+        started=time.monotonic(),
+    )
+    try:
+        return _walk(target, listing, limit, record, max_pages)
+    finally:
+        record.finished = time.monotonic()
+
+
+def _walk(target: Target, listing: dict[str, Any], limit: int | None, record: Walk, max_pages: int) -> Walk:
     style = listing["style"]
     params: dict[str, Any] = {}
     limit_param = (listing.get("limit") or {}).get("param")
@@ -112,6 +139,9 @@ def walk(target: Target, listing: dict[str, Any], limit: int | None, *, max_page
             if style == "cursor":
                 if page.next is None or not page.items:
                     return record
+                if record.mode == "steps":
+                    params[listing["cursor"]["param"]] = count
+                    continue
                 marker = json.dumps(page.next)
                 if marker in cursors:
                     record.ended = "bounded"  # the cursor came back: the list cycles
@@ -120,8 +150,11 @@ def walk(target: Target, listing: dict[str, Any], limit: int | None, *, max_page
                 params[listing["cursor"]["param"]] = page.next
                 continue
             total = page.total
-            last = not page.items or (size is not None and len(page.items) < size) or \
-                (total is not None and count >= total)
+            last = (
+                not page.items
+                or (size is not None and len(page.items) < size)
+                or (total is not None and count >= total)
+            )
             number += 1
             if style == "page":
                 params[listing["page"]["param"]] = number
@@ -159,15 +192,15 @@ class Walks:
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self.cache: dict[tuple[str, int | None, int], Walk | WalkFailed] = {}
+        self.cache: dict[tuple[str, int | None, int, bool], Walk | WalkFailed] = {}
         self.lock = threading.Lock()
 
-    def get(self, listing: dict[str, Any], limit: int | None, *, copy: int = 0) -> Walk:
-        key = (listing["operation"], limit, copy)
+    def get(self, listing: dict[str, Any], limit: int | None, *, copy: int = 0, steps: bool = False) -> Walk:
+        key = (listing["operation"], limit, copy, steps)
         with self.lock:
             if key not in self.cache:
                 try:
-                    self.cache[key] = walk(self.target, listing, limit)
+                    self.cache[key] = walk(self.target, listing, limit, steps=steps)
                 except WalkFailed as exc:
                     self.cache[key] = exc
         value = self.cache[key]
@@ -181,26 +214,34 @@ def walks(target: Target) -> Walks:
     return Walks(target)
 
 
-def main_limit(listing: dict[str, Any]) -> int | None:
-    """The page size of the main walk: the maximum where it can be asked for (fewest requests)."""
-    spec = listing.get("limit") or {}
-    if "param" not in spec:
-        return None
-    allowed = spec.get("allowed")
-    return max(allowed) if allowed else int(spec["max"])
-
-
-def _walk_or_fail(walks: Walks, listing: dict[str, Any], limit: int | None, verdict: Verdict, rule_id: str,
-                  copy: int = 0) -> Walk | None:
+def _walk_or_fail(
+    walks: Walks,
+    listing: dict[str, Any],
+    limit: int | None,
+    verdict: Verdict,
+    rule_id: str,
+    copy: int = 0,
+    steps: bool = False,
+) -> Walk | None:
     try:
-        return walks.get(listing, limit, copy=copy)
+        return walks.get(listing, limit, copy=copy, steps=steps)
     except WalkFailed as exc:
         number = len(exc.walk.pages) + 1
         transport = judge_transport(exc.error.exchange, listing["operation"], verdict.target.secrets)
-        verdict.add(transport or [finding(rule_id, listing["operation"],
-                                          f"page {number} of a walk at page size {limit or 'default'} "
-                                          f"{exc.error.reason}; every page of a list must be a list page.",
-                                          rule=listing, exchange=exc.error.exchange, secrets=verdict.target.secrets)])
+        verdict.add(
+            transport
+            or [
+                finding(
+                    rule_id,
+                    listing["operation"],
+                    f"page {number} of a walk at page size {limit or 'default'} "
+                    f"{exc.error.reason}; every page of a list must be a list page.",
+                    rule=listing,
+                    exchange=exc.error.exchange,
+                    secrets=verdict.target.secrets,
+                )
+            ]
+        )
         verdict.conclude()
         return None
 
@@ -220,29 +261,78 @@ def test_no_duplicates(walks: Walks, listing: dict[str, Any], verdict: Verdict) 
 
 @pytest.mark.rules("pagination.complete")
 def test_complete(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> None:
-    """Fails when a walk misses items (against the total, or a walk at another page size)."""
+    """Fails when walks at one page size lose items that walks at another page size return.
+
+    When the main walk's count matches a total that stayed the same throughout, nothing is missing;
+    otherwise the list is walked a second way (another page size, or stepping an offset cursor). Only
+    when the two disagree are both walked once more, so that a loss must show twice, between walks that
+    return the item, before it is reported.
+    """
     if listing["style"] == "none":
         pytest.skip("the list is not paginated")
-    limit = main_limit(listing)
-    record = _walk_or_fail(walks, listing, limit, verdict, "pagination.complete")
-    assert record is not None
-    other = None
-    if record.total is None and limit:
-        other = _walk_or_fail(walks, listing, max(limit // 2, 1), verdict, "pagination.complete")
-        if other is not None and record.ended == "end" and other.ended == "end":
-            verdict.add(judge_complete(other, record, verdict.target.secrets))
-    verdict.add(judge_complete(record, other, verdict.target.secrets))
-    if record.total is None and other is None:
-        pytest.skip("the list reports no total and has no page size to vary")
+    rule = "pagination.complete"
+    main = _walk_or_fail(walks, listing, main_limit(listing), verdict, rule)
+    assert main is not None
+    if main.ended != "end":
+        pytest.skip(f"the main walk did not reach the end ({main.ended})")
+    total = main.stable_total
+    distinct, seen = len(set(main.keys)), len(main.keys)
+    if total is not None and distinct <= total <= seen:
+        verdict.conclude()  # every item the total counts was returned
+        return
+    other = other_kind(listing)
+    if other is None:
+        if total is None:
+            pytest.skip("the list reports no total and there is no second way to walk it")
+        verdict.conclude()  # a total that disagrees is judged under pagination.totals
+        return
+    second = _walk_or_fail(walks, listing, other[0], verdict, rule, steps=other[1])
+    assert second is not None
+    found = [main, second]
+    if main.ended == "end" and second.ended == "end" and set(main.keys) != set(second.keys):
+        again = _walk_or_fail(walks, listing, main.limit, verdict, rule, copy=2)
+        assert again is not None
+        second_again = _walk_or_fail(walks, listing, other[0], verdict, rule, copy=2, steps=other[1])
+        assert second_again is not None
+        found += [again, second_again]
+    verdict.add(judge_complete(sorted(found, key=lambda w: w.started), verdict.target.secrets))
     verdict.conclude()
 
 
 @pytest.mark.rules("pagination.totals")
 def test_totals(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> None:
-    """Fails when totals, page counts or echoed page parameters disagree."""
+    """Fails when totals, page counts or echoed page parameters disagree.
+
+    Totals that differ between pages are read again back to back (a growing list moves them all); a
+    total that disagrees with the items walked is checked against a walk at another page size.
+    """
     if not (listing.get("total") or listing.get("echo") or listing.get("page_count")):
         pytest.skip("the list reports no totals or echoes")
-    _judge_walk(walks, listing, verdict, "pagination.totals", judge_totals)
+    rule = "pagination.totals"
+    record = _walk_or_fail(walks, listing, main_limit(listing), verdict, rule)
+    assert record is not None
+    secrets = verdict.target.secrets
+    verdict.add(judge_totals(record, secrets))
+    index = total_drift(record)
+    if index is not None:
+        rereads = _reread(verdict.target, listing, [record.pages[0], record.pages[index], record.pages[0]])
+        verdict.add(judge_total_drift(record, rereads, secrets))
+    elif record.ended == "end" and (total := record.stable_total) is not None:
+        keys = record.keys
+        other = other_kind(listing)
+        if not len(set(keys)) <= total <= len(keys) and other is not None:
+            second = _walk_or_fail(walks, listing, other[0], verdict, rule, steps=other[1])
+            if second is not None:
+                verdict.add(judge_total_count(record, second, secrets))
+    verdict.conclude()
+
+
+def _reread(target: Target, listing: dict[str, Any], pages: list[Page]) -> list[Page]:
+    """Asks for the same pages again, back to back; an empty list when one of them fails."""
+    try:
+        return [fetch_page(target, listing, page.params) for page in pages]
+    except PageError:
+        return []
 
 
 @pytest.mark.rules("pagination.last-page")
@@ -289,18 +379,36 @@ def test_default_limit(target: Target, listing: dict[str, Any], verdict: Verdict
     try:
         page = fetch_page(target, listing, params)
     except PageError as exc:
-        verdict.add(judge_transport(exc.exchange, listing["operation"], target.secrets) or [
-            finding("pagination.default-limit", listing["operation"], f"the first page {exc.reason}.",
-                    rule=listing, exchange=exc.exchange, secrets=target.secrets)])
+        verdict.add(
+            judge_transport(exc.exchange, listing["operation"], target.secrets)
+            or [
+                finding(
+                    "pagination.default-limit",
+                    listing["operation"],
+                    f"the first page {exc.reason}.",
+                    rule=listing,
+                    exchange=exc.exchange,
+                    secrets=target.secrets,
+                )
+            ]
+        )
         verdict.conclude()
         return
     count = len(page.items)
-    more = page.next is not None if listing["style"] == "cursor" else (
-        page.total is not None and page.total > count)
+    more = page.next is not None if listing["style"] == "cursor" else (page.total is not None and page.total > count)
     if count > default or (more and count != default):
-        verdict.add([finding("pagination.default-limit", listing["operation"],
-                             f"without a limit the first page held {count} items; documented default: {default}.",
-                             rule=listing, exchange=page.exchange, secrets=target.secrets)])
+        verdict.add(
+            [
+                finding(
+                    "pagination.default-limit",
+                    listing["operation"],
+                    f"without a limit the first page held {count} items; documented default: {default}.",
+                    rule=listing,
+                    exchange=page.exchange,
+                    secrets=target.secrets,
+                )
+            ]
+        )
     verdict.conclude()
 
 
@@ -309,37 +417,86 @@ def _first_page_params(listing: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.rules("pagination.max-limit", "errors.envelope")
-def test_max_limit(target: Target, listing: dict[str, Any], verdict: Verdict) -> None:
-    """Fails when a page holds more than the maximum, or a limit above it is neither refused nor clamped."""
+def test_max_limit(target: Target, walks: Walks, listing: dict[str, Any], verdict: Verdict) -> None:
+    """Fails when a page holds more than the maximum, or a limit above it is neither refused nor clamped.
+
+    Every page of the main walk is held to the maximum too (the only check for a fixed page size).
+    """
     spec = listing.get("limit") or {}
-    if "param" not in spec:
-        pytest.skip("the page size is fixed")
+    if not spec:
+        pytest.skip("the list documents no page size")
     maximum = int(spec["max"])
+    if "param" not in spec:  # a fixed page size: the walk is the only check, so its failure is reported here
+        if listing["style"] != "none":
+            record = _walk_or_fail(walks, listing, None, verdict, "pagination.max-limit")
+            if record is not None:
+                verdict.add(judge_page_sizes(record, maximum, target.secrets))
+        verdict.conclude()
+        return
+    try:  # a failing walk is reported by the walk's own tests
+        verdict.add(judge_page_sizes(walks.get(listing, main_limit(listing)), maximum, target.secrets))
+    except WalkFailed:
+        pass
     over = maximum + 1
     reactions = spec.get("over_max", ["reject", "clamp"])
     try:
         page = fetch_page(target, listing, {spec["param"]: over})
     except PageError as exc:
         if "reject" in reactions:
-            verdict.add(judge_error(target.profile, exc.exchange, rule_id="pagination.max-limit",
-                                    operation=listing["operation"], expected=[400],
-                                    what=f"{spec['param']}={over} (above the maximum {maximum})", secrets=target.secrets,
-                                    rule=listing))
+            verdict.add(
+                judge_error(
+                    target.profile,
+                    exc.exchange,
+                    rule_id="pagination.max-limit",
+                    operation=listing["operation"],
+                    expected=[400],
+                    what=f"{spec['param']}={over} (above the maximum {maximum})",
+                    secrets=target.secrets,
+                    rule=listing,
+                )
+            )
         else:
-            verdict.add([finding("pagination.max-limit", listing["operation"],
-                                 f"{spec['param']}={over} {exc.reason}; documented: clamped to {maximum}.",
-                                 rule=listing, exchange=exc.exchange, secrets=target.secrets)])
+            verdict.add(
+                [
+                    finding(
+                        "pagination.max-limit",
+                        listing["operation"],
+                        f"{spec['param']}={over} {exc.reason}; documented: clamped to {maximum}.",
+                        rule=listing,
+                        exchange=exc.exchange,
+                        secrets=target.secrets,
+                    )
+                ]
+            )
         verdict.conclude()
         return
     if "clamp" not in reactions:
-        verdict.add([finding("pagination.max-limit", listing["operation"],
-                             f"{spec['param']}={over} was accepted (200); documented: refused with 400 above {maximum}.",
-                             rule=listing, exchange=page.exchange, secrets=target.secrets)])
+        verdict.add(
+            [
+                finding(
+                    "pagination.max-limit",
+                    listing["operation"],
+                    f"{spec['param']}={over} was accepted (200); documented: refused with 400 above {maximum}.",
+                    rule=listing,
+                    exchange=page.exchange,
+                    secrets=target.secrets,
+                )
+            ]
+        )
     elif len(page.items) > maximum:
-        verdict.add([finding("pagination.max-limit", listing["operation"],
-                             f"{spec['param']}={over} returned {len(page.items)} items; at most {maximum} are allowed "
-                             "(refuse with 400 or clamp).", rule=listing, exchange=page.exchange,
-                             secrets=target.secrets)])
+        verdict.add(
+            [
+                finding(
+                    "pagination.max-limit",
+                    listing["operation"],
+                    f"{spec['param']}={over} returned {len(page.items)} items; at most {maximum} are allowed "
+                    "(refuse with 400 or clamp).",
+                    rule=listing,
+                    exchange=page.exchange,
+                    secrets=target.secrets,
+                )
+            ]
+        )
     verdict.conclude()
 
 
@@ -361,9 +518,18 @@ def test_invalid_page_parameters(target: Target, listing: dict[str, Any], verdic
         pytest.skip("the profile lists no invalid page parameters")
     for param, value in cases:
         exchange = _send_params(target, listing, {param: value})
-        verdict.add(judge_error(target.profile, exchange, rule_id="pagination.invalid-limit",
-                                operation=listing["operation"], expected=[400], what=f"{param}={value!r}",
-                                secrets=target.secrets, rule=listing))
+        verdict.add(
+            judge_error(
+                target.profile,
+                exchange,
+                rule_id="pagination.invalid-limit",
+                operation=listing["operation"],
+                expected=[400],
+                what=f"{param}={value!r}",
+                secrets=target.secrets,
+                rule=listing,
+            )
+        )
     verdict.conclude()
 
 
@@ -375,9 +541,18 @@ def test_bad_cursor(target: Target, listing: dict[str, Any], verdict: Verdict) -
         pytest.skip("the profile lists no invalid cursors")
     for param, value in cases:
         exchange = _send_params(target, listing, {param: value})
-        verdict.add(judge_error(target.profile, exchange, rule_id="pagination.bad-cursor",
-                                operation=listing["operation"], expected=[400], what=f"{param}={value!r}",
-                                secrets=target.secrets, rule=listing))
+        verdict.add(
+            judge_error(
+                target.profile,
+                exchange,
+                rule_id="pagination.bad-cursor",
+                operation=listing["operation"],
+                expected=[400],
+                what=f"{param}={value!r}",
+                secrets=target.secrets,
+                rule=listing,
+            )
+        )
     verdict.conclude()
 
 
