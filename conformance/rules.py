@@ -112,8 +112,9 @@ _RULES = [
          "Operations documented as public answer without credentials (and ignore a bad one)."),
     Rule("auth.key-locations", "Every documented key location works",
          "Each documented way of passing the key (header, query, form field) authenticates."),
-    Rule("auth.permissions", "Permission-limited keys get 403",
-         "A key lacking a documented permission is refused with 403 on the operation that needs it."),
+    Rule("auth.permissions", "Permission-limited keys are refused",
+         "A key lacking a documented permission (or account capability) is refused as documented (403, or"
+         " the API's own status) on the operation that needs it, and a key that has it is not."),
     # transport
     Rule("transport.unreachable", "The target answers",
          "The target accepts connections and answers within the timeout."),

@@ -163,9 +163,12 @@ class Target:
         values = self._values(recipe.pop("variables", {}) or {})
         return {key: _substitute(value, values) for key, value in recipe.items()}
 
-    def substitute(self, operation_id: str, value: Any) -> Any:
-        """Returns `value` (a patch for the operation's recipe) with the recipe's "{name}" variables filled in."""
-        variables = self.profile.recipe(operation_id).get("variables") or {}
+    def substitute(self, operation_id: str, value: Any, variables: dict[str, Any] | None = None) -> Any:
+        """Returns `value` (a patch for the operation's recipe) with "{name}" variables filled in.
+
+        The variables are the recipe's plus `variables` (same form: an operation and a pointer).
+        """
+        variables = {**(self.profile.recipe(operation_id).get("variables") or {}), **(variables or {})}
         return _substitute(copy.deepcopy(value), self._values(variables))
 
     def _values(self, variables: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from conformance.client import AuthLocation
 from conformance.findings import finding
 from conformance.profile import resolve_pointer
 from conformance.suite.conftest import Verdict, build_or_skip, require_writes
+from conformance.suite.test_errors import patched_body
 from conformance.target import RecipeError, Target
 
 ENVELOPE_RULES = ("errors.envelope", "errors.code-convention")
@@ -129,7 +130,11 @@ def test_key_location(target: Target, verdict: Verdict, auth_location: dict[str,
 
 @pytest.mark.rules("auth.permissions", "errors.envelope")
 def test_permissions(target: Target, verdict: Verdict) -> None:
-    """Fails when a key without the documented permission is not refused with 403 (or one with it is)."""
+    """Fails when a key without the documented permission is not refused as documented (or one with it is).
+
+    The permission is read from the key's grants (a list of permissions, or a boolean capability flag);
+    `body_patch` names the part of the request that needs it.
+    """
     permission = target.profile.data["auth"].get("permission")
     if not permission:
         pytest.skip("the API documents no permission-limited operation")
@@ -139,19 +144,27 @@ def test_permissions(target: Target, verdict: Verdict) -> None:
         permissions = resolve_pointer(granted.json(), permission["granted_by"]["pointer"])
     except (KeyError, ValueError):
         pytest.skip(f"cannot read the key's permissions from {permission['granted_by']['operation']}")
-    has = isinstance(permissions, list) and permission["permission"] in permissions
-    request = build_or_skip(target, permission["operation"])
+    if isinstance(permissions, bool):  # a capability flag (tribute-shop: the shop's `recurrent`)
+        has = permissions
+    else:
+        has = isinstance(permissions, list) and permission["permission"] in permissions
+    statuses = permission["status"] if isinstance(permission["status"], list) else [permission["status"]]
+    overrides: dict[str, Any] = {}
+    if "body_patch" in permission:
+        build_or_skip(target, permission["operation"])
+        overrides = patched_body(target, permission["operation"], permission["body_patch"])
+    request = build_or_skip(target, permission["operation"], **overrides)
     exchange = target.client.request(**request)
     op = target.operation(permission["operation"])
     if has:
-        if exchange.status == permission["status"]:
+        if exchange.status in statuses:
             verdict.add([finding("auth.permissions", op.operation_id,
                                  f"{op.method} {op.path} answered {exchange.status} although the key has "
                                  f"{permission['permission']!r}.", rule=permission, exchange=exchange,
                                  secrets=target.secrets)])
     else:
         verdict.add(judge_error(target.profile, exchange, rule_id="auth.permissions", operation=op.operation_id,
-                                expected=[permission["status"]],
+                                expected=statuses,
                                 what=f"{op.method} {op.path} with a key lacking {permission['permission']!r}",
                                 secrets=target.secrets, rule=permission))
     verdict.conclude()

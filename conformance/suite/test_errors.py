@@ -108,13 +108,15 @@ def test_bad_parameter(target: Target, verdict: Verdict, bad_parameter: dict[str
     verdict.conclude()
 
 
-def patched_body(target: Target, operation: str, patch: dict[str, Any]) -> dict[str, Any]:
+def patched_body(target: Target, operation: str, patch: dict[str, Any],
+                 variables: dict[str, Any] | None = None) -> dict[str, Any]:
     """Returns the `body` (or `form`) override: the recipe's body with `patch` merged in.
 
-    Strings of the form "{name}" in `patch` are the recipe's variables (an id read from another answer).
+    Strings of the form "{name}" in `patch` are the recipe's variables, or `variables` (an id read from
+    another answer).
     """
     recipe = target.recipe(operation)
-    patch = target.substitute(operation, patch)
+    patch = target.substitute(operation, patch, variables)
     if "form" in recipe:
         form = dict(recipe["form"])
         for key, value in patch.items():

@@ -336,8 +336,11 @@ def test_head_works_where_get_does(client: TestClient) -> None:
 # --- the profile against the sandbox ------------------------------------------------------
 
 
-def send_recipe(client: TestClient, operation_id: str) -> Any:
-    """Builds the profile's request recipe the way the suite does (variables from other operations)."""
+def send_recipe(client: TestClient, operation_id: str, patch: dict[str, Any] | None = None) -> Any:
+    """Builds the profile's request recipe the way the suite does (variables from other operations).
+
+    `patch` replaces top-level body fields (the profile's `body_patch`; its "{name}" strings are variables).
+    """
     profile = load_profile(API)
     op = profile.operation(operation_id)
     recipe = profile.recipe(operation_id)
@@ -358,7 +361,8 @@ def send_recipe(client: TestClient, operation_id: str) -> Any:
     path = op.path
     for name, value in fill(recipe.get("path_params", {})).items():
         path = path.replace("{" + name + "}", quote(str(value), safe=""))
-    return client.request(op.method, BASE + path, json=fill(recipe["body"]) if "body" in recipe else None)
+    body = {**recipe["body"], **(patch or {})} if "body" in recipe else None
+    return client.request(op.method, BASE + path, json=fill(body))
 
 
 @pytest.mark.parametrize("operation_id", ["checkout", "getProduct", "getOrder", "listBrandCategories"])
@@ -370,6 +374,11 @@ def test_profile_recipes_succeed_against_the_sandbox(client: TestClient, operati
 def test_profile_error_cases_hold_on_the_sandbox(client: TestClient) -> None:
     profile = load_profile(API)
     for case in profile.data["errors"]["not_found"] + profile.data["errors"]["bad_parameters"]:
+        if "body_patch" in case:
+            response = send_recipe(client, case["operation"], case["body_patch"])
+            assert response.status_code in case["status"], (case, response.text)
+            assert not profile.envelope_errors(response.json())
+            continue
         op = profile.operation(case["operation"])
         path = op.path
         for name, value in case["path_params"].items():
@@ -377,6 +386,14 @@ def test_profile_error_cases_hold_on_the_sandbox(client: TestClient) -> None:
         response = client.get(BASE + path)
         assert response.status_code in case.get("status", [404]), (case, response.text)
         assert not profile.envelope_errors(response.json())
+
+
+def test_profile_valid_requests_are_accepted_by_the_sandbox(client: TestClient) -> None:
+    profile = load_profile(API)
+    for case in profile.data["valid_requests"]:
+        response = client.get(BASE + profile.operation(case["operation"]).path, params=case.get("query"))
+        assert response.status_code == 200, (case, response.text)
+        assert response.json()["items"], case  # documented values: the sandbox has such products
 
 
 def test_checkout_link_leads_to_the_created_order(client: TestClient) -> None:

@@ -26,7 +26,7 @@ from tests.conftest import assert_conforms
 API = "tribute-shop"
 BASE = "/api/v1"
 FULL = {"Api-Key": KEYS["full"]}
-ONETIME = {"Api-Key": KEYS["nonrecurrent"]}
+ONETIME = {"Api-Key": KEYS["limited"]}
 UNKNOWN = "0d5b1f9e-7c3a-4e2b-9f61-000000000404"
 ORDER = {"amount": 100000, "currency": "rub", "title": "Product X", "description": "Detailed product description"}
 EMOJI = "\U0001f600"  # outside the BMP: 1 code point, 2 UTF-16 code units
@@ -113,7 +113,7 @@ def test_spec_examples_validate_against_their_schemas() -> None:
 # --- shop and orders ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("headers", "recurrent"), [(FULL, True), (ONETIME, False)], ids=["full", "nonrecurrent"])
+@pytest.mark.parametrize(("headers", "recurrent"), [(FULL, True), (ONETIME, False)], ids=["full", "limited"])
 def test_get_shop_describes_the_keys_shop(client: TestClient, headers: dict[str, str], recurrent: bool) -> None:
     response = client.get(BASE + "/shop", headers=headers)
     assert_conforms(API, "/shop", "GET", response)
@@ -425,9 +425,27 @@ def test_profile_not_found_and_bad_parameter_entries_hold(client: TestClient) ->
         method, template = templates[entry["operation"]]
         recipe = resolve(client, entry["operation"], profile["requests"][entry["operation"]])
         params = {**recipe, **entry.get("path_params", {})}
-        response = client.request(method, url(template, **params), headers=FULL, params=entry.get("query"))
+        body = profile["requests"][entry["operation"]].get("body")
+        if "body_patch" in entry:
+            body = {**body, **entry["body_patch"]}
+        response = client.request(method, url(template, **params), headers=FULL, params=entry.get("query"), json=body)
         assert response.status_code in entry["status"], (entry, response.text)
         assert set(response.json()) == {"error", "message"}
+
+
+def test_profile_valid_requests_and_permission_hold(client: TestClient) -> None:
+    profile = load_spec(API)["x-conformance"]
+    order = profile["requests"]["createShopOrder"]["body"]
+    for entry in profile["valid_requests"]:
+        assert entry["operation"] == "createShopOrder"
+        response = client.post(BASE + "/shop/orders", headers=FULL, json={**order, **entry["body_patch"]})
+        assert response.status_code == 200, (entry, response.text)
+    permission = profile["auth"]["permission"]
+    assert permission["granted_by"] == {"operation": "getShop", "pointer": "/recurrent"}
+    for headers, recurrent in ((FULL, True), (ONETIME, False)):
+        assert client.get(BASE + "/shop", headers=headers).json()["recurrent"] is recurrent
+        response = client.post(BASE + "/shop/orders", headers=headers, json={**order, **permission["body_patch"]})
+        assert (response.status_code in permission["status"]) is not recurrent, response.text
 
 
 # --- persistence, concurrency, rate limit ------------------------------------------------

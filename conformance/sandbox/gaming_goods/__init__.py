@@ -22,7 +22,8 @@ FAULTS = {
     "schema.content-type": "GET /categories answers its JSON body as text/plain.",
     "schema.server-error": "GET /search answers 500 when `q` holds anything but letters, digits, spaces, '-'.",
     "schema.negative-data": "POST /orders accepts any `payment_method` (outside balance/card, or missing).",
-    "schema.positive-data": "GET /products refuses an unknown `category`/`brand` filter with 400, not an empty page.",
+    "schema.positive-data": "GET /products refuses a `brand` of more than one word (the seed's `CD Projekt`,"
+    " `Electronic Arts`) with 400.",
     "schema.stateful": "GET /orders/{order_id} answers 404 for every order created through POST /orders.",
     # errors
     "errors.envelope": 'Errors come as {"message", "status"} instead of {"error": {"code", "message"}}.',

@@ -147,10 +147,8 @@ async def list_products(request: Request) -> Response:
         wanted = request.query_params.get(name, "")
         if not wanted:
             continue
-        if _settings(request).has("schema.positive-data") and not any(
-            getattr(p, name).lower() == wanted.lower() for p in products
-        ):
-            raise ApiError(400, f"Unknown {name} '{wanted}'")
+        if _settings(request).has("schema.positive-data") and name == "brand" and " " in wanted:
+            raise ApiError(400, f"Parameter 'brand' must be a single word, not '{wanted}'")
         products = [p for p in products if getattr(p, name).lower() == wanted.lower()]
     body = _page(request, [p.summary() for p in products], "products")
     return _ok(request, body)

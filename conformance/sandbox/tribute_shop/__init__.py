@@ -1,7 +1,7 @@
 """Sandbox of the Tribute Shop API (seed 003): two shops, their orders and transactions.
 
 The "full" key owns a recurrent shop whose newest order is paid and has several pages of
-transactions; the "nonrecurrent" key owns a shop that may only take one-time payments, so the
+transactions; the "limited" key owns a shop that is not recurrent (one-time payments only), so the
 recurrent rule (`savePaymentMethod`, `period`) can be checked with either key. Errors use
 Tribute's envelope `{"error": code, "message": text}` everywhere. `store.py` holds the tables
 and seed data, `validation.py` the create-order rules.
@@ -39,7 +39,7 @@ from conformance.sandbox.tribute_shop.validation import DIGITS_RE, INT64_MAX, st
 __all__ = ["BASE_PATH", "DEFAULT_RATE_LIMIT", "FAULTS", "KEYS", "create_app", "summary"]
 
 BASE_PATH = "/api/v1"
-KEYS = {"full": "tribute-demo-recurrent-7f3a", "nonrecurrent": "tribute-demo-onetime-5c1e"}
+KEYS = {"full": "tribute-demo-recurrent-7f3a", "limited": "tribute-demo-onetime-5c1e"}
 # The seed documents no limit and no headers: generous enough that a conformance run is never throttled.
 DEFAULT_RATE_LIMIT = (10000, 60.0)
 
@@ -312,6 +312,6 @@ def summary(app: Starlette) -> str:
     )
     return (
         f"tribute-shop: {counts.get(KEYS['full'], 0)} orders in the recurrent shop (key 'full'), "
-        f"{counts.get(KEYS['nonrecurrent'], 0)} in the one-time shop (key 'nonrecurrent'); "
+        f"{counts.get(KEYS['limited'], 0)} in the one-time shop (key 'limited'); "
         f"seed order {newest['uuid'] if newest else '-'} has {newest['n'] if newest else 0} transactions"
     )

@@ -64,7 +64,7 @@ def seed(db: Database, keys: dict[str, str]) -> None:
         ),
         (
             2077,
-            keys["nonrecurrent"],
+            keys["limited"],
             "One-time Shop",
             "https://t.me/tribute/app?startapp=s2077",
             "https://onetime.example/tribute/webhook",
