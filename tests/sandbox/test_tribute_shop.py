@@ -525,7 +525,6 @@ def observe(client: TestClient) -> dict[str, Any]:
         "errors.code-convention": unknown_tx.json().get("error"),
         "pagination.no-duplicates": len(ids) == len(set(ids)),
         "pagination.complete": len(set(ids)),
-        "pagination.default-limit": len(pages[0].json()["transactions"]),
         "pagination.max-limit": max(len(page.json()["transactions"]) for page in pages) <= 50,
         "pagination.last-page": [page.json()["nextFrom"] for page in pages if page.json()["transactions"]][-1],
         "pagination.bad-cursor": start("abc"),

@@ -53,7 +53,6 @@ FAULTS = {
     "errors.code-convention": "404 answers carry the code not_found instead of error_not_found",
     "pagination.no-duplicates": "nextFrom points one transaction back, so pages overlap by one",
     "pagination.complete": "nextFrom points one transaction ahead, so one is skipped per page",
-    "pagination.default-limit": "transaction pages hold 25 items instead of 50",
     "pagination.max-limit": "transaction pages after the first hold 51 items",
     "pagination.last-page": "the last transaction page still carries a nextFrom (pointing past the end)",
     "pagination.bad-cursor": "a startFrom that is not an integer is taken as 0 instead of 400",
@@ -204,7 +203,7 @@ def create_app(settings: SandboxSettings) -> Starlette:
         order = find_order(request, authenticate(request))
         start = start_from(request.query_params.get("startFrom"), settings)
         total = db.scalar("SELECT COUNT(*) FROM transactions WHERE order_id = ?", (order["id"],))
-        size = 25 if has("pagination.default-limit") else PAGE_SIZE
+        size = PAGE_SIZE
         if has("pagination.max-limit") and start > 0:
             size = PAGE_SIZE + 1
         rows = db.all(
