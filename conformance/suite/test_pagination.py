@@ -79,6 +79,13 @@ def fetch_page(target: Target, listing: dict[str, Any], params: dict[str, Any]) 
     return page
 
 
+def _list_finding(
+    listing: dict[str, Any], rule_id: str, message: str, exchange: Exchange, secrets: tuple[str, ...]
+) -> Finding:
+    """A finding about the list's operation; the listing gives its tier and source."""
+    return finding(rule_id, listing["operation"], message, rule=listing, exchange=exchange, secrets=secrets)
+
+
 def _maybe(body: Any, pointer: str) -> Any:
     try:
         return resolve_pointer(body, pointer)
@@ -231,14 +238,13 @@ def _walk_or_fail(
         verdict.add(
             transport
             or [
-                finding(
+                _list_finding(
+                    listing,
                     rule_id,
-                    listing["operation"],
                     f"page {number} of a walk at page size {limit or 'default'} "
                     f"{exc.error.reason}; every page of a list must be a list page.",
-                    rule=listing,
-                    exchange=exc.error.exchange,
-                    secrets=verdict.target.secrets,
+                    exc.error.exchange,
+                    verdict.target.secrets,
                 )
             ]
         )
@@ -382,13 +388,8 @@ def test_default_limit(target: Target, listing: dict[str, Any], verdict: Verdict
         verdict.add(
             judge_transport(exc.exchange, listing["operation"], target.secrets)
             or [
-                finding(
-                    "pagination.default-limit",
-                    listing["operation"],
-                    f"the first page {exc.reason}.",
-                    rule=listing,
-                    exchange=exc.exchange,
-                    secrets=target.secrets,
+                _list_finding(
+                    listing, "pagination.default-limit", f"the first page {exc.reason}.", exc.exchange, target.secrets
                 )
             ]
         )
@@ -399,13 +400,12 @@ def test_default_limit(target: Target, listing: dict[str, Any], verdict: Verdict
     if count > default or (more and count != default):
         verdict.add(
             [
-                finding(
+                _list_finding(
+                    listing,
                     "pagination.default-limit",
-                    listing["operation"],
                     f"without a limit the first page held {count} items; documented default: {default}.",
-                    rule=listing,
-                    exchange=page.exchange,
-                    secrets=target.secrets,
+                    page.exchange,
+                    target.secrets,
                 )
             ]
         )
@@ -443,28 +443,17 @@ def test_max_limit(target: Target, walks: Walks, listing: dict[str, Any], verdic
         page = fetch_page(target, listing, {spec["param"]: over})
     except PageError as exc:
         if "reject" in reactions:
-            verdict.add(
-                judge_error(
-                    target.profile,
-                    exc.exchange,
-                    rule_id="pagination.max-limit",
-                    operation=listing["operation"],
-                    expected=[400],
-                    what=f"{spec['param']}={over} (above the maximum {maximum})",
-                    secrets=target.secrets,
-                    rule=listing,
-                )
-            )
+            what = f"{spec['param']}={over} (above the maximum {maximum})"
+            verdict.add(_judge_refused(target, listing, exc.exchange, "pagination.max-limit", what))
         else:
             verdict.add(
                 [
-                    finding(
+                    _list_finding(
+                        listing,
                         "pagination.max-limit",
-                        listing["operation"],
                         f"{spec['param']}={over} {exc.reason}; documented: clamped to {maximum}.",
-                        rule=listing,
-                        exchange=exc.exchange,
-                        secrets=target.secrets,
+                        exc.exchange,
+                        target.secrets,
                     )
                 ]
             )
@@ -473,27 +462,25 @@ def test_max_limit(target: Target, walks: Walks, listing: dict[str, Any], verdic
     if "clamp" not in reactions:
         verdict.add(
             [
-                finding(
+                _list_finding(
+                    listing,
                     "pagination.max-limit",
-                    listing["operation"],
                     f"{spec['param']}={over} was accepted (200); documented: refused with 400 above {maximum}.",
-                    rule=listing,
-                    exchange=page.exchange,
-                    secrets=target.secrets,
+                    page.exchange,
+                    target.secrets,
                 )
             ]
         )
     elif len(page.items) > maximum:
         verdict.add(
             [
-                finding(
+                _list_finding(
+                    listing,
                     "pagination.max-limit",
-                    listing["operation"],
                     f"{spec['param']}={over} returned {len(page.items)} items; at most {maximum} are allowed "
                     "(refuse with 400 or clamp).",
-                    rule=listing,
-                    exchange=page.exchange,
-                    secrets=target.secrets,
+                    page.exchange,
+                    target.secrets,
                 )
             ]
         )
@@ -516,21 +503,7 @@ def test_invalid_page_parameters(target: Target, listing: dict[str, Any], verdic
     cases = _invalid_cases(listing, ("limit", "page", "offset"))
     if not cases:
         pytest.skip("the profile lists no invalid page parameters")
-    for param, value in cases:
-        exchange = _send_params(target, listing, {param: value})
-        verdict.add(
-            judge_error(
-                target.profile,
-                exchange,
-                rule_id="pagination.invalid-limit",
-                operation=listing["operation"],
-                expected=[400],
-                what=f"{param}={value!r}",
-                secrets=target.secrets,
-                rule=listing,
-            )
-        )
-    verdict.conclude()
+    _expect_refused(target, listing, verdict, "pagination.invalid-limit", cases)
 
 
 @pytest.mark.rules("pagination.bad-cursor", "errors.envelope", "errors.code-convention")
@@ -539,21 +512,33 @@ def test_bad_cursor(target: Target, listing: dict[str, Any], verdict: Verdict) -
     cases = _invalid_cases(listing, ("cursor",))
     if not cases:
         pytest.skip("the profile lists no invalid cursors")
+    _expect_refused(target, listing, verdict, "pagination.bad-cursor", cases)
+
+
+def _expect_refused(
+    target: Target, listing: dict[str, Any], verdict: Verdict, rule_id: str, cases: list[tuple[str, Any]]
+) -> None:
+    """Sends each invalid (param, value) on its own and judges every answer as a refusal."""
     for param, value in cases:
         exchange = _send_params(target, listing, {param: value})
-        verdict.add(
-            judge_error(
-                target.profile,
-                exchange,
-                rule_id="pagination.bad-cursor",
-                operation=listing["operation"],
-                expected=[400],
-                what=f"{param}={value!r}",
-                secrets=target.secrets,
-                rule=listing,
-            )
-        )
+        verdict.add(_judge_refused(target, listing, exchange, rule_id, f"{param}={value!r}"))
     verdict.conclude()
+
+
+def _judge_refused(
+    target: Target, listing: dict[str, Any], exchange: Exchange, rule_id: str, what: str
+) -> list[Finding]:
+    """A page parameter the list must refuse: 400 with the documented error envelope."""
+    return judge_error(
+        target.profile,
+        exchange,
+        rule_id=rule_id,
+        operation=listing["operation"],
+        expected=[400],
+        what=what,
+        secrets=target.secrets,
+        rule=listing,
+    )
 
 
 def _send_params(target: Target, listing: dict[str, Any], params: dict[str, Any]) -> Exchange:
