@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
 import socket
 import socketserver
 import ssl
 import struct
-import subprocess
 import threading
 import time
 import tracemalloc
@@ -25,6 +23,7 @@ import pytest
 
 import conformance.client
 from conformance.client import UNSET, AuthLocation, Client, Exchange, RatePolicy
+from tests.hostile_servers import self_signed_cert
 
 KEY = "s3cr3t-Key/+="  # characters that change under URL and JSON encoding
 BEARER = (AuthLocation("header", "Authorization", "Bearer "),)
@@ -445,68 +444,6 @@ def test_redirect_loop_stops_after_five_hops(serve: Callable[..., Server]) -> No
 
 
 # --- TLS -------------------------------------------------------------------------------------------------
-
-
-def self_signed_cert(directory: Path) -> tuple[Path, Path]:
-    """Returns (cert, key) PEM files for 127.0.0.1, made with `cryptography` if installed, else openssl."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    try:
-        import datetime
-        import ipaddress
-
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-    except ImportError:
-        if shutil.which("openssl") is None:
-            pytest.skip("neither the cryptography package nor the openssl CLI is available")
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                str(key),
-                "-out",
-                str(cert),
-                "-days",
-                "1",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        return cert, key
-    private = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(private.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .sign(private, hashes.SHA256())
-    )
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key.write_bytes(
-        private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert, key
 
 
 def test_self_signed_certificate_is_a_tls_error_unless_trusted(serve: Callable[..., Server], tmp_path: Path) -> None:
