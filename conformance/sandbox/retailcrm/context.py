@@ -28,12 +28,14 @@ from conformance.sandbox.retailcrm.params import (
     form_tree,
     invalid_parameter,
     scalar,
+    strings,
 )
 
 __all__ = [
     "Call",
     "by_param",
     "call",
+    "filtered_page",
     "find",
     "in_clause",
     "listing_rows",
@@ -243,6 +245,22 @@ def listing_rows(
     clause, values = in_clause("site", reachable)
     where = " AND ".join([clause, *conditions])
     return c.db.all(f"SELECT id, body FROM {table} WHERE {where} ORDER BY id", [*values, *params])
+
+
+def filtered_page(c: Call, table: str, filters: list[tuple[str, list[Any]]], limit: int, page: int) -> JSONResponse:
+    """Answers one page of `table` (also the list's key) in filter[sites], narrowed by each (column, values).
+
+    customers and orders filter alike: a filter with no values is not given; every given one must hold.
+    """
+    conditions: list[str] = []
+    params: list[Any] = []
+    for column, values in filters:
+        if values:
+            clause, more = in_clause(column, values)
+            conditions.append(clause)
+            params += more
+    rows = listing_rows(c, table, conditions, params, strings(c.query, "filter", "sites"))
+    return paginated(c, table, rows, limit, page)
 
 
 def unique_external_id(c: Call, table: str, external_id: Any, what: str, except_id: int | None = None) -> None:

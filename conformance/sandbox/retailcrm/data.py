@@ -22,6 +22,7 @@ __all__ = [
     "STATUSES",
     "create_tables",
     "format_datetime",
+    "new_customer",
     "seed",
 ]
 
@@ -188,17 +189,17 @@ def _product(index: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
-def _customer(index: int, rng: random.Random) -> dict[str, Any]:
-    customer_id = FIRST_CUSTOMER_ID + index
-    site = "outlet" if index % 3 == 2 else "main"
-    first, last = FIRST_NAMES[index % len(FIRST_NAMES)], LAST_NAMES[(index * 3) % len(LAST_NAMES)]
-    city, region = CITIES[index % len(CITIES)]
-    customer: dict[str, Any] = {
+def new_customer(customer_id: int, site: str, created_at: str, *, vip: bool = False) -> dict[str, Any]:
+    """The fields every customer has before any is set: individual, no tags, zero sums and discounts.
+
+    Seeded customers and those made by customers/create start from it, so both answer the same shape.
+    """
+    return {
         "type": "customer",
         "id": customer_id,
         "isContact": False,
-        "createdAt": format_datetime(EPOCH + timedelta(hours=index * 7, minutes=rng.randrange(60))),
-        "vip": index % 23 == 0,
+        "createdAt": created_at,
+        "vip": vip,
         "bad": False,
         "site": site,
         "contragent": {"contragentType": "individual"},
@@ -211,6 +212,17 @@ def _customer(index: int, rng: random.Random) -> dict[str, Any]:
         "customFields": {},
         "personalDiscount": 0,
         "cumulativeDiscount": 0,
+    }
+
+
+def _customer(index: int, rng: random.Random) -> dict[str, Any]:
+    customer_id = FIRST_CUSTOMER_ID + index
+    site = "outlet" if index % 3 == 2 else "main"
+    first, last = FIRST_NAMES[index % len(FIRST_NAMES)], LAST_NAMES[(index * 3) % len(LAST_NAMES)]
+    city, region = CITIES[index % len(CITIES)]
+    created = format_datetime(EPOCH + timedelta(hours=index * 7, minutes=rng.randrange(60)))
+    customer: dict[str, Any] = {
+        **new_customer(customer_id, site, created, vip=index % 23 == 0),
         "address": {
             "id": 3000 + index,
             "countryIso": "RU",

@@ -12,9 +12,9 @@ from starlette.routing import Route
 from conformance.sandbox.retailcrm.context import (
     by_param,
     call,
+    filtered_page,
     find,
     in_clause,
-    listing_rows,
     not_found,
     now,
     ok,
@@ -24,7 +24,7 @@ from conformance.sandbox.retailcrm.context import (
     site_param,
     unique_external_id,
 )
-from conformance.sandbox.retailcrm.data import SITES, STATUSES
+from conformance.sandbox.retailcrm.data import SITES, STATUSES, new_customer
 from conformance.sandbox.retailcrm.orders import create_order, edit_order, get_order, list_orders, order_statuses
 from conformance.sandbox.retailcrm.params import (
     integers,
@@ -60,18 +60,8 @@ async def credentials(request: Request) -> Response:
 async def list_customers(request: Request) -> Response:
     c = await call(request)
     limit, page = page_request(c)
-    conditions: list[str] = []
-    params: list[Any] = []
-    for column, values in (
-        ("id", integers(c.query, "filter", "ids")),
-        ("external_id", strings(c.query, "filter", "externalIds")),
-    ):
-        if values:
-            clause, more = in_clause(column, values)
-            conditions.append(clause)
-            params += more
-    rows = listing_rows(c, "customers", conditions, params, strings(c.query, "filter", "sites"))
-    return paginated(c, "customers", rows, limit, page)
+    filters = [("id", integers(c.query, "filter", "ids")), ("external_id", strings(c.query, "filter", "externalIds"))]
+    return filtered_page(c, "customers", filters, limit, page)
 
 
 async def get_customer(request: Request) -> Response:
@@ -122,27 +112,7 @@ async def create_customer(request: Request) -> Response:
             (data.get("externalId"), site),
         )
         customer_id = int(cursor.lastrowid or 0)
-        customer: dict[str, Any] = {
-            "type": "customer",
-            "id": customer_id,
-            "isContact": False,
-            "createdAt": stamp,
-            "vip": False,
-            "bad": False,
-            "site": site,
-            "contragent": {"contragentType": "individual"},
-            "tags": [],
-            "marginSumm": 0,
-            "totalSumm": 0,
-            "averageSumm": 0,
-            "ordersCount": 0,
-            "costSumm": 0,
-            "customFields": {},
-            "personalDiscount": 0,
-            "cumulativeDiscount": 0,
-            "segments": [],
-            "phones": [],
-        }
+        customer: dict[str, Any] = {**new_customer(customer_id, site, stamp), "segments": [], "phones": []}
         apply_customer(customer, data)
         conn.execute(
             "UPDATE customers SET body = ? WHERE id = ?", (json.dumps(customer, ensure_ascii=False), customer_id)

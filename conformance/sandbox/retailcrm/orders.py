@@ -15,6 +15,7 @@ from conformance.sandbox.retailcrm.context import (
     Call,
     by_param,
     call,
+    filtered_page,
     find,
     in_clause,
     listing_rows,
@@ -22,7 +23,6 @@ from conformance.sandbox.retailcrm.context import (
     now,
     ok,
     page_request,
-    paginated,
     site_for_create,
     site_param,
     unique_external_id,
@@ -30,6 +30,7 @@ from conformance.sandbox.retailcrm.context import (
 from conformance.sandbox.retailcrm.data import SITE_SUFFIX, STATUSES, order_item
 from conformance.sandbox.retailcrm.params import (
     ENTITY_ERROR,
+    ORDER_STRINGS,
     SQLITE_MAX,
     integers,
     invalid_parameter,
@@ -46,20 +47,13 @@ MAX_STATUS_LOOKUPS = 500
 async def list_orders(request: Request) -> Response:
     c = await call(request)
     limit, page = page_request(c)
-    conditions: list[str] = []
-    params: list[Any] = []
     ids = integers(c.query, "filter", "ids")
     numbers = strings(c.query, "filter", "numbers")
     external_ids = strings(c.query, "filter", "externalIds")
     if numbers and c.has("schema.server-error"):
         raise ApiError(500, "Internal server error")
-    for column, values in (("id", ids), ("json_extract(body, '$.number')", numbers), ("external_id", external_ids)):
-        if values:
-            clause, more = in_clause(column, values)
-            conditions.append(clause)
-            params += more
-    rows = listing_rows(c, "orders", conditions, params, strings(c.query, "filter", "sites"))
-    return paginated(c, "orders", rows, limit, page)
+    filters = [("id", ids), ("json_extract(body, '$.number')", numbers), ("external_id", external_ids)]
+    return filtered_page(c, "orders", filters, limit, page)
 
 
 async def order_statuses(request: Request) -> Response:
@@ -178,23 +172,9 @@ def order_customer(c: Call, data: dict[str, Any], site: str) -> dict[str, Any] |
     return customer
 
 
-ORDER_FIELDS = (
-    "externalId",
-    "number",
-    "orderMethod",
-    "orderType",
-    "firstName",
-    "lastName",
-    "patronymic",
-    "phone",
-    "additionalPhone",
-    "email",
-    "managerComment",
-    "customerComment",
-    "countryIso",
-    "createdAt",
-    "shipmentDate",
-)
+ORDER_FIELDS = (*(key for key in ORDER_STRINGS if key != "status"), "createdAt", "shipmentDate")
+"""The fields an order takes as sent: the strings validate_order checks and the two dates (status is
+set on its own, since a change stamps statusUpdatedAt)."""
 
 
 def apply_order(
