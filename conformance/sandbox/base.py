@@ -31,8 +31,10 @@ __all__ = [
     "IdempotencyStore",
     "RateLimitMiddleware",
     "SandboxSettings",
+    "db_of",
     "error_handlers",
     "read_json",
+    "settings_of",
 ]
 
 
@@ -101,6 +103,18 @@ class Database:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def settings_of(request: Request) -> SandboxSettings:
+    """The settings of the sandbox serving `request`, typed (`app.state` holds anything)."""
+    settings: SandboxSettings = request.app.state.settings
+    return settings
+
+
+def db_of(request: Request) -> Database:
+    """The store of the sandbox serving `request`, typed (`app.state` holds anything)."""
+    db: Database = request.app.state.db
+    return db
 
 
 class ApiError(Exception):

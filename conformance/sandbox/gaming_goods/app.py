@@ -24,8 +24,10 @@ from conformance.sandbox.base import (
     RateLimitMiddleware,
     SandboxSettings,
     client_address,
+    db_of,
     error_handlers,
     read_json,
+    settings_of,
 )
 
 from .store import Product, create_tables, load_catalog, seed, timestamp
@@ -59,11 +61,6 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _DIGITS = re.compile(r"^[0-9]+$")
 
 
-def _settings(request: Request) -> SandboxSettings:
-    settings: SandboxSettings = request.app.state.settings
-    return settings
-
-
 def _catalog(request: Request) -> list[Product]:
     products: list[Product] = request.app.state.catalog
     return products
@@ -74,7 +71,7 @@ def _catalog(request: Request) -> list[Product]:
 
 def _user(request: Request) -> str:
     """Returns the user id of the request's Bearer token; 401 envelope without a valid one."""
-    settings = _settings(request)
+    settings = settings_of(request)
     header = request.headers.get("authorization", "").strip()
     if not header:
         if settings.has("auth.missing-credentials"):
@@ -110,7 +107,7 @@ def _positive_int(request: Request, name: str, default: int) -> int:
 
 def _page(request: Request, items: list[Any], key: str) -> dict[str, Any]:
     """Returns `{key: page of items, total, page, page_size}` for the request's page parameters."""
-    settings = _settings(request)
+    settings = settings_of(request)
     page = _positive_int(request, "page", 1)
     default = 10 if settings.has("pagination.default-limit") else DEFAULT_PAGE_SIZE
     if settings.has("pagination.invalid-limit") and request.query_params.get("page_size") == "0":
@@ -147,7 +144,7 @@ async def list_products(request: Request) -> Response:
         wanted = request.query_params.get(name, "")
         if not wanted:
             continue
-        if _settings(request).has("schema.positive-data") and name == "brand" and " " in wanted:
+        if settings_of(request).has("schema.positive-data") and name == "brand" and " " in wanted:
             raise ApiError(400, f"Parameter 'brand' must be a single word, not '{wanted}'")
         products = [p for p in products if getattr(p, name).lower() == wanted.lower()]
     body = _page(request, [p.summary() for p in products], "products")
@@ -160,13 +157,13 @@ async def get_product(request: Request) -> Response:
     if product is None:
         raise ApiError(404, f"Product '{slug}' not found")
     body = product.detail()
-    if _settings(request).has("schema.response-schema"):
+    if settings_of(request).has("schema.response-schema"):
         body["price"] = f"{product.price_cents / 100:.2f}"
     return _ok(request, body)
 
 
 async def search_products(request: Request) -> Response:
-    settings = _settings(request)
+    settings = settings_of(request)
     q = request.query_params.get("q", "")
     if not q.strip():
         if settings.has("errors.bad-parameter"):
@@ -188,13 +185,13 @@ def _counts(products: list[Product], attribute: str) -> list[dict[str, Any]]:
 
 async def list_categories(request: Request) -> Response:
     body = {"data": _counts(_catalog(request), "category")}
-    if _settings(request).has("schema.content-type"):
+    if settings_of(request).has("schema.content-type"):
         return Response(json.dumps(body), media_type="text/plain")
     return JSONResponse(body)
 
 
 async def list_brands(request: Request) -> Response:
-    if _settings(request).has("auth.public-operations"):
+    if settings_of(request).has("auth.public-operations"):
         _user(request)
     return _ok(request, _counts(_catalog(request), "brand"))
 
@@ -257,7 +254,7 @@ def _order_lines(request: Request, body: Any) -> list[tuple[Product, int]]:
 
 def _insert_order(request: Request, user: str, body: Any) -> dict[str, Any]:
     """Validates the create-order body and stores the order; returns its JSON."""
-    settings = _settings(request)
+    settings = settings_of(request)
     lines = _order_lines(request, body)
     method = body.get("payment_method")
     if method not in PAYMENT_METHODS:
@@ -271,7 +268,7 @@ def _insert_order(request: Request, user: str, body: Any) -> dict[str, Any]:
     discount = PROMO_CODES.get((promo or "").strip().upper(), 0)  # unknown codes are ignored
     total = subtotal * (100 - discount) // 100
     order_id = str(uuid.uuid4())
-    db: Database = request.app.state.db
+    db = db_of(request)
     with db.transaction() as conn:
         seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM orders").fetchone()[0]
         conn.execute(
@@ -298,7 +295,7 @@ def _insert_order(request: Request, user: str, body: Any) -> dict[str, Any]:
 
 
 async def create_order(request: Request) -> Response:
-    settings = _settings(request)
+    settings = settings_of(request)
     user = _user(request)  # credentials before the body
     try:
         body = await read_json(request)
@@ -321,10 +318,10 @@ async def create_order(request: Request) -> Response:
 
 
 async def get_order(request: Request) -> Response:
-    settings = _settings(request)
+    settings = settings_of(request)
     user = _user(request)
     order_id = request.path_params["order_id"]
-    db: Database = request.app.state.db
+    db = db_of(request)
     row = db.one("SELECT * FROM orders WHERE id = ?", (order_id.lower(),)) if _UUID.match(order_id) else None
     if row is not None and settings.has("schema.stateful") and not row["seeded"]:
         row = None  # orders created through the API are never found

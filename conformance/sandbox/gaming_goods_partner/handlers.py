@@ -14,7 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from conformance.sandbox.base import ApiError, Database, SandboxSettings, read_json
+from conformance.sandbox.base import ApiError, SandboxSettings, db_of, read_json, settings_of
 from conformance.sandbox.gaming_goods_partner.seed import timestamp
 
 __all__ = [
@@ -35,16 +35,6 @@ _INTEGER = re.compile(r"-?[0-9]+")
 _HUGE = 10**15  # SQLite's LIMIT/OFFSET are int64: larger figures are read as this one
 
 
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-def _settings(request: Request) -> SandboxSettings:
-    settings: SandboxSettings = request.app.state.settings
-    return settings
-
-
 # --- pagination ---------------------------------------------------------------------------
 
 
@@ -61,7 +51,7 @@ def _integer(request: Request, name: str, default: int) -> int:
 
 def _window(request: Request) -> tuple[int, int]:
     """Returns (limit, offset): limit 1..100 (default 20), offset ≥ 0; anything else is a 400."""
-    settings = _settings(request)
+    settings = settings_of(request)
     limit = _integer(request, "limit", 10 if settings.has("pagination.default-limit") else DEFAULT_LIMIT)
     if limit < 1 and not (limit == 0 and settings.has("pagination.invalid-limit")):
         raise ApiError(400, f"Parameter 'limit' must be an integer between 1 and {MAX_LIMIT}")
@@ -79,7 +69,7 @@ Fetch = Callable[[int, int], list[dict[str, Any]]]
 
 def _page(request: Request, total: int, fetch: Fetch) -> dict[str, Any]:
     """Returns the list body `{"items", "total", "limit", "offset"}`; `fetch(limit, start)` reads rows."""
-    settings = _settings(request)
+    settings = settings_of(request)
     limit, offset = _window(request)
     start = offset
     if offset > 0 and settings.has("pagination.no-duplicates"):
@@ -100,7 +90,7 @@ def _page(request: Request, total: int, fetch: Fetch) -> dict[str, Any]:
 
 
 async def list_brands(request: Request) -> Response:
-    db = _db(request)
+    db = db_of(request)
     total = db.scalar("SELECT COUNT(DISTINCT brand) FROM products")
 
     def fetch(limit: int, start: int) -> list[dict[str, Any]]:
@@ -116,7 +106,7 @@ async def list_brands(request: Request) -> Response:
 
 async def list_brand_categories(request: Request) -> Response:
     brand = request.path_params["brand"]
-    rows = _db(request).all(
+    rows = db_of(request).all(
         "SELECT category, SUM(is_available) AS product_count FROM products WHERE brand = ?"
         " GROUP BY category ORDER BY product_count DESC, category",
         (brand,),
@@ -127,7 +117,7 @@ async def list_brand_categories(request: Request) -> Response:
         "brand": brand,
         "categories": [{"category": row["category"], "product_count": row["product_count"]} for row in rows],
     }
-    if _settings(request).has("transport.invalid-response"):
+    if settings_of(request).has("transport.invalid-response"):
         return Response(json.dumps(body)[:-2], media_type="application/json")
     return JSONResponse(body)
 
@@ -154,8 +144,8 @@ def _product(row: sqlite3.Row, *, detail: bool = False) -> dict[str, Any]:
 
 
 async def list_products(request: Request) -> Response:
-    db = _db(request)
-    settings = _settings(request)
+    db = db_of(request)
+    settings = settings_of(request)
     where, params = [], []
     for name in ("brand", "category"):
         value = request.query_params.get(name)
@@ -184,27 +174,27 @@ def _uuid_param(request: Request, name: str, fallback: str, *params: Any) -> str
     value = request.path_params[name]
     if _UUID.fullmatch(value):
         return value.lower()
-    if _settings(request).has("errors.bad-parameter"):
-        found: str | None = _db(request).scalar(fallback, params)
+    if settings_of(request).has("errors.bad-parameter"):
+        found: str | None = db_of(request).scalar(fallback, params)
         if found is not None:
             return found
     raise ApiError(400, f"Parameter '{name}' must be a UUID")
 
 
 def _not_found(request: Request, message: str) -> None:
-    if _settings(request).has("errors.not-found"):
+    if settings_of(request).has("errors.not-found"):
         raise ApiError(400, message)
     raise ApiError(404, message)
 
 
 async def get_product(request: Request) -> Response:
     product_id = _uuid_param(request, "product_id", "SELECT id FROM products ORDER BY seq LIMIT 1")
-    row = _db(request).one("SELECT * FROM products WHERE id = ?", (product_id,))
+    row = db_of(request).one("SELECT * FROM products WHERE id = ?", (product_id,))
     if row is None:
         _not_found(request, f"Product {product_id} not found")
     assert row is not None
     product = _product(row, detail=True)
-    settings = _settings(request)
+    settings = settings_of(request)
     if settings.has("schema.response-schema"):
         product["price"] = row["price"] / 100
     if settings.has("schema.content-type"):
@@ -216,7 +206,7 @@ async def get_product(request: Request) -> Response:
 
 
 async def checkout(request: Request) -> Response:
-    settings = _settings(request)
+    settings = settings_of(request)
     try:
         body = await read_json(request)
     except ApiError:
@@ -224,7 +214,7 @@ async def checkout(request: Request) -> Response:
             return JSONResponse({"orders": []}, status_code=201)
         raise
     lines = _checkout_lines(body, settings)
-    db = _db(request)
+    db = db_of(request)
     products = []
     for index, line in enumerate(lines):
         row = db.one("SELECT * FROM products WHERE id = ?", (line["product_id"],))
@@ -277,7 +267,7 @@ def _create_order(request: Request, lines: list[dict[str, Any]], products: list[
     order_id = str(uuid.uuid4())
     now = timestamp(datetime.now(UTC))
     total = sum(p["price"] * line["quantity"] for p, line in zip(products, lines, strict=True))
-    with _db(request).transaction() as conn:
+    with db_of(request).transaction() as conn:
         conn.execute(
             "INSERT INTO orders (id, partner, origin, buyer_id, status, total, currency, platform_fee,"
             " payment_method, payment_state, delivery_type, codes, created_at, updated_at)"
@@ -295,7 +285,7 @@ def _create_order(request: Request, lines: list[dict[str, Any]], products: list[
 
 
 async def list_orders(request: Request) -> Response:
-    db = _db(request)
+    db = db_of(request)
     partner = request.scope["partner"]
     total = db.scalar("SELECT COUNT(*) FROM orders WHERE partner = ?", (partner,))
 
@@ -314,9 +304,9 @@ async def get_order(request: Request) -> Response:
     partner = request.scope["partner"]
     first = "SELECT id FROM orders WHERE partner = ? ORDER BY seq LIMIT 1"
     order_id = _uuid_param(request, "order_id", first, partner)
-    db = _db(request)
+    db = db_of(request)
     row = db.one("SELECT * FROM orders WHERE id = ? AND partner = ?", (order_id, partner))
-    if row is None or (row["origin"] == "checkout" and _settings(request).has("schema.stateful")):
+    if row is None or (row["origin"] == "checkout" and settings_of(request).has("schema.stateful")):
         _not_found(request, f"Order {order_id} not found")
     assert row is not None
     items = db.all("SELECT * FROM order_items WHERE order_id = ? ORDER BY line", (order_id,))

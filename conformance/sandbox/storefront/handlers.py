@@ -12,7 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from conformance.sandbox.base import ApiError, Database, SandboxSettings
+from conformance.sandbox.base import ApiError, Database, SandboxSettings, db_of, settings_of
 from conformance.sandbox.storefront.data import iso
 from conformance.sandbox.storefront.parsing import (
     ApiJSON,
@@ -20,7 +20,6 @@ from conformance.sandbox.storefront.parsing import (
     bad_body,
     bad_param,
     date_param,
-    db_of,
     encodable,
     exists,
     integer,
@@ -28,7 +27,6 @@ from conformance.sandbox.storefront.parsing import (
     page,
     page_params,
     read_body,
-    settings_of,
     shown,
     string_field,
 )

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from conformance.sandbox.base import ApiError, Database, SandboxSettings, read_json
+from conformance.sandbox.base import ApiError, Database, read_json, settings_of
 from conformance.sandbox.storefront.data import iso
 
 __all__ = [
@@ -24,7 +24,6 @@ __all__ = [
     "bad_body",
     "bad_param",
     "date_param",
-    "db_of",
     "encodable",
     "exists",
     "integer",
@@ -32,7 +31,6 @@ __all__ = [
     "page",
     "page_params",
     "read_body",
-    "settings_of",
     "shown",
     "string_field",
 ]
@@ -45,16 +43,6 @@ class ApiJSON(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
-
-
-def settings_of(request: Request) -> SandboxSettings:
-    settings: SandboxSettings = request.app.state.settings
-    return settings
-
-
-def db_of(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
 
 
 def authenticate(request: Request) -> None:
