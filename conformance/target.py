@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 from conformance.client import UNSET, AuthLocation, Client, Exchange, RatePolicy
 from conformance.profile import Operation, Profile, resolve_pointer
 
-__all__ = ["Options", "RecipeError", "Target", "is_loopback", "rate_policy"]
+__all__ = ["Options", "RecipeError", "Target", "fill_variables", "is_loopback", "rate_policy"]
 
 
 class RecipeError(Exception):
@@ -161,7 +161,7 @@ class Target:
         """Returns the operation's recipe with every variable resolved (a deep copy)."""
         recipe = copy.deepcopy(self.profile.recipe(operation_id))
         values = self._values(recipe.pop("variables", {}) or {})
-        return {key: _substitute(value, values) for key, value in recipe.items()}
+        return {key: fill_variables(value, values) for key, value in recipe.items()}
 
     def substitute(self, operation_id: str, value: Any, variables: dict[str, Any] | None = None) -> Any:
         """Returns `value` (a patch for the operation's recipe) with "{name}" variables filled in.
@@ -169,7 +169,7 @@ class Target:
         The variables are the recipe's plus `variables` (same form: an operation and a pointer).
         """
         variables = {**(self.profile.recipe(operation_id).get("variables") or {}), **(variables or {})}
-        return _substitute(copy.deepcopy(value), self._values(variables))
+        return fill_variables(copy.deepcopy(value), self._values(variables))
 
     def _values(self, variables: dict[str, Any]) -> dict[str, Any]:
         values = {name: self.variable(name, spec) for name, spec in variables.items()}
@@ -237,7 +237,12 @@ class Target:
         return self.profile.operation(operation_id)
 
 
-def _substitute(value: Any, values: dict[str, Any]) -> Any:
+def fill_variables(value: Any, values: dict[str, Any]) -> Any:
+    """Returns `value` (JSON-like) with its "{name}" strings filled in from `values`.
+
+    A string that is one whole "{name}" becomes the value itself (an id read as an integer stays one);
+    a "{name}" inside a longer string is replaced by the value's text. Every recipe is filled this way.
+    """
     if isinstance(value, str):
         if value.startswith("{") and value.endswith("}") and value[1:-1] in values:
             return values[value[1:-1]]
@@ -246,7 +251,7 @@ def _substitute(value: Any, values: dict[str, Any]) -> Any:
                 value = value.replace("{" + name + "}", str(replacement))
         return value
     if isinstance(value, dict):
-        return {k: _substitute(v, values) for k, v in value.items()}
+        return {k: fill_variables(v, values) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substitute(v, values) for v in value]
+        return [fill_variables(v, values) for v in value]
     return value

@@ -18,6 +18,7 @@ import conformance.sandbox.gaming_goods_partner as partner
 from conformance.profile import load_profile, resolve_pointer
 from conformance.rules import RULES
 from conformance.sandbox.base import SandboxSettings
+from conformance.target import fill_variables
 from tests.conftest import assert_conforms
 
 API = "gaming-goods-partner"
@@ -348,21 +349,11 @@ def send_recipe(client: TestClient, operation_id: str, patch: dict[str, Any] | N
         name: resolve_pointer(client.get(BASE + profile.operation(v["operation"]).path).json(), v["pointer"])
         for name, v in recipe.get("variables", {}).items()
     }
-
-    def fill(value: Any) -> Any:
-        if isinstance(value, str) and value[1:-1] in values:
-            return values[value[1:-1]]
-        if isinstance(value, dict):
-            return {k: fill(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [fill(v) for v in value]
-        return value
-
     path = op.path
-    for name, value in fill(recipe.get("path_params", {})).items():
+    for name, value in fill_variables(recipe.get("path_params", {}), values).items():
         path = path.replace("{" + name + "}", quote(str(value), safe=""))
     body = {**recipe["body"], **(patch or {})} if "body" in recipe else None
-    return client.request(op.method, BASE + path, json=fill(body))
+    return client.request(op.method, BASE + path, json=fill_variables(body, values))
 
 
 @pytest.mark.parametrize("operation_id", ["checkout", "getProduct", "getOrder", "listBrandCategories"])

@@ -22,6 +22,7 @@ from conformance.sandbox.base import SandboxSettings
 from conformance.sandbox.storefront import FAULTS, KEYS, create_app
 from conformance.speccheck import check_spec_file
 from conformance.specfiles import spec_path
+from conformance.target import fill_variables
 from tests.conftest import assert_conforms
 
 API = "storefront"
@@ -94,20 +95,10 @@ def test_profile_recipes_give_successful_requests(client: TestClient) -> None:
         recipe = copy.deepcopy(profile["requests"].get(op_id, {}))
         variables = recipe.pop("variables", {})
         values = {name: resolve_pointer(answer(spec["operation"]), spec["pointer"]) for name, spec in variables.items()}
-
-        def fill(value: Any) -> Any:
-            if isinstance(value, str) and value.startswith("{") and value[1:-1] in values:
-                return values[value[1:-1]]
-            if isinstance(value, dict):
-                return {key: fill(item) for key, item in value.items()}
-            if isinstance(value, list):
-                return [fill(item) for item in value]
-            return value
-
         method, path = operations[op_id]
-        for name, value in fill(recipe.get("path_params", {})).items():
+        for name, value in fill_variables(recipe.get("path_params", {}), values).items():
             path = path.replace("{" + name + "}", value)
-        response = client.request(method, path, headers=AUTH, json=fill(recipe.get("body")))
+        response = client.request(method, path, headers=AUTH, json=fill_variables(recipe.get("body"), values))
         assert response.status_code < 300, (op_id, response.text)
         assert_conforms(API, operations[op_id][1], method, response)
         return response
