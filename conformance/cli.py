@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="seed of the property tests (for reproducible runs)")
     run.add_argument("--max-examples", type=int, help="property-test examples per operation (default 8)")
     run.add_argument("--workers", type=int, default=1, help="parallel pytest-xdist workers (default 1)")
+    run.add_argument("--pace", metavar="N/SECONDS",
+                     help="requests per window the suite keeps to (default: the server's advertised or documented "
+                     "limit)")
     run.add_argument("--timeout", type=float, default=10.0, help="timeout of each request in seconds (default 10)")
     run.add_argument("--fault", action="append", default=[], metavar="RULE",
                      help="with the embedded sandbox: break this rule on purpose (see `sandbox API --list-faults`)")
@@ -164,16 +167,16 @@ def cmd_specs(args: argparse.Namespace) -> int:
 # --- sandbox -------------------------------------------------------------------------------
 
 
-def parse_rate(value: str | None) -> tuple[int, float] | None:
+def parse_rate(value: str | None, option: str = "--rate-limit") -> tuple[int, float] | None:
     if not value:
         return None
     count, _, seconds = value.partition("/")
     try:
         parsed = (int(count), float(seconds or 1))
     except ValueError:
-        raise UsageError(f"--rate-limit {value!r} is not N/SECONDS; e.g. 100/60") from None
+        raise UsageError(f"{option} {value!r} is not N/SECONDS; e.g. 100/60") from None
     if parsed[0] < 1 or parsed[1] <= 0:
-        raise UsageError(f"--rate-limit {value!r} needs N >= 1 and SECONDS > 0")
+        raise UsageError(f"{option} {value!r} needs N >= 1 and SECONDS > 0")
     return parsed
 
 
@@ -338,6 +341,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     key = args.api_key or os.environ.get("CONFORMANCE_API_KEY") or None
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    pace = parse_rate(args.pace, "--pace")
     if not 0 < args.timeout < float("inf"):  # nan and inf too: every request needs a deadline
         raise UsageError("--timeout must be a positive number of seconds")
     if args.fault and args.base_url:
@@ -383,6 +387,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args += ["--max-examples", str(args.max_examples)]
     if args.workers > 1:
         pytest_args += ["-n", str(args.workers), "--dist", "loadgroup"]
+    if pace:
+        pytest_args += ["--pace", f"{pace[0]}/{pace[1]:g}"]
     if args.keyword:
         pytest_args += ["-k", args.keyword]
     for rule in args.rule:

@@ -74,6 +74,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sandbox-fault", action="append", default=[],
                     help="With the embedded sandbox: break this rule on purpose (self-tests).")
     group.addoption("--sandbox-rate-limit", default=None, help="With the embedded sandbox: N/SECONDS.")
+    group.addoption("--pace", default=None, metavar="N/SECONDS", help="Requests per window the suite keeps to "
+                    "(default: the server's advertised or documented limit).")
     group.addoption("--rule", action="append", default=[], dest="conformance_rules",
                     help="Only run the tests that judge this rule id (repeatable).")
     group.addoption("--conformance-progress", default=None, choices=("lines", "quiet"),
@@ -126,6 +128,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.api_key = key
     if not base_url:
         raise pytest.UsageError("error: no --base-url; pass the server's base URL (or omit it on the controller)")
+    if config.getoption("pace"):
+        config.option.sandbox_pace = config.getoption("pace")  # the user's figure wins over any other
     if config.getoption("conformance_seed") is None and not _is_worker(config):
         # A seed for every run, so the report can say how to replay it (`--seed N`).
         config.option.conformance_seed = random.SystemRandom().randrange(1, 2**31)
