@@ -29,6 +29,7 @@ __all__ = [
     "invalid_json",
     "never_answers",
     "ok_json",
+    "read_raw_request",
     "redirect_to",
     "reset_mid_response",
     "self_signed_cert",
@@ -82,7 +83,7 @@ class Listener:
             conn.settimeout(5)
             if self.tls is not None:
                 sock = self.tls.wrap_socket(conn, server_side=True)
-            request = _read_request(sock)
+            request = read_raw_request(sock)
             if request:
                 self.received.append(request)
                 self.behaviour(self, sock, request)
@@ -92,7 +93,11 @@ class Listener:
             sock.close()
 
 
-def _read_request(sock: socket.socket) -> bytes:
+def read_raw_request(sock: socket.socket) -> bytes:
+    """Reads one HTTP/1.1 request: the head, then as much body as Content-Length says (less at EOF).
+
+    Every loopback test server reads requests this way; what comes back is the bytes as sent.
+    """
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)

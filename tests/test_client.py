@@ -23,7 +23,7 @@ import pytest
 
 import conformance.client
 from conformance.client import UNSET, AuthLocation, Client, Exchange, RatePolicy
-from tests.hostile_servers import self_signed_cert
+from tests.hostile_servers import read_raw_request, self_signed_cert
 
 KEY = "s3cr3t-Key/+="  # characters that change under URL and JSON encoding
 BEARER = (AuthLocation("header", "Authorization", "Bearer "),)
@@ -99,21 +99,16 @@ class Server:
 
 
 def read_request(sock: socket.socket) -> Received | None:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return None
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
+    """Reads one request and parses it; None when the client closed before the end of the head."""
+    head, found, body = read_raw_request(sock).partition(b"\r\n\r\n")
+    if not found:
+        return None
     lines = head.decode("latin-1").split("\r\n")
     method, target, _ = lines[0].split(" ", 2)
     headers = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
-    while len(body) < int(headers.get("content-length", 0)):
-        body += sock.recv(65536)
     return Received(method, target, headers, body, time.monotonic())
 
 
