@@ -70,7 +70,8 @@ def running_sandbox(
             requests.get(sandbox.base_url + "/health")
     """
     module, app = build_app(api, faults=faults, rate_limit=rate_limit, db=db)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP so that asyncio sets TCP_NODELAY on each connection (no 40 ms delayed-ACK stalls)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
