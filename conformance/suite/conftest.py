@@ -79,7 +79,7 @@ def _unique(ids: list[str]) -> list[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tags each test with its rule and operation (for the JSON result and JUnit) and its xdist group.
+    """Tags each test with its rule and operation (for the JSON result and JUnit).
 
     With `--rule`, only the tests that judge one of those rules stay selected.
     """
@@ -103,9 +103,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for rule in marker.args:
             item.user_properties.append((RULE_PROPERTY, rule))
         item.user_properties.append((OPERATION_PROPERTY, operation))
-        group = item.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
-        if group in ("schema", "rate_limit", "idempotency"):
-            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
