@@ -123,7 +123,11 @@ def pytest_configure(config: pytest.Config) -> None:
         base_url = sandbox.base_url
         key = key or sandbox.api_key
         # The suite started this sandbox, so it knows its limit and paces to it rather than the documented one.
-        config.option.sandbox_pace = rate if rate_limit else None
+        if rate_limit is None:
+            from conformance.sandbox import load_sandbox
+
+            rate_limit = tuple(load_sandbox(api).DEFAULT_RATE_LIMIT)
+        config.option.sandbox_pace = f"{rate_limit[0]}/{rate_limit[1]:g}"
         config.option.base_url = base_url  # for the workers: see pytest_configure_node
         config.option.api_key = key
     if not base_url:
