@@ -50,8 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="conformance",
-        description="Contract and conformance suite for documented HTTP APIs. "
-        f"APIs: {', '.join(API_SLUGS)}.",
+        description=f"Contract and conformance suite for documented HTTP APIs. APIs: {', '.join(API_SLUGS)}.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -71,21 +70,36 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--baseline", help="YAML file of accepted deviations; matching findings do not fail the run")
     run.add_argument("--update-baseline", action="store_true", help="write the current findings into --baseline")
     run.add_argument("--allow-writes", action="store_true", help="send write requests to a non-loopback host")
-    run.add_argument("--probe-rate-limit", action="store_true",
-                     help="send a bounded burst past the rate limit to check the exceeded answer")
+    run.add_argument(
+        "--probe-rate-limit",
+        action="store_true",
+        help="send a bounded burst past the rate limit to check the exceeded answer",
+    )
     run.add_argument("--seed", type=int, help="seed of the property tests (for reproducible runs)")
     run.add_argument("--max-examples", type=int, help="property-test examples per operation (default 8)")
     run.add_argument("--workers", type=int, default=1, help="parallel pytest-xdist workers (default 1)")
-    run.add_argument("--pace", metavar="N/SECONDS",
-                     help="requests per window the suite keeps to (default: the server's advertised or documented "
-                     "limit)")
+    run.add_argument(
+        "--pace",
+        metavar="N/SECONDS",
+        help="requests per window the suite keeps to (default: the server's advertised or documented limit)",
+    )
     run.add_argument("--timeout", type=float, default=10.0, help="timeout of each request in seconds (default 10)")
-    run.add_argument("--fault", action="append", default=[], metavar="RULE",
-                     help="with the embedded sandbox: break this rule on purpose (see `sandbox API --list-faults`)")
+    run.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="with the embedded sandbox: break this rule on purpose (see `sandbox API --list-faults`)",
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     run.add_argument("-k", dest="keyword", help="only run tests matching this pytest expression")
-    run.add_argument("--rule", action="append", default=[], metavar="RULE",
-                     help="only run the tests that judge this rule id (repeatable)")
+    run.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="only run the tests that judge this rule id (repeatable)",
+    )
     run.set_defaults(handler=cmd_run)
 
     sandbox = commands.add_parser(
@@ -98,8 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     sandbox.add_argument("--db", help="SQLite file to keep state in across restarts (default: in memory)")
     sandbox.add_argument("--rate-limit", metavar="N/SECONDS", help="requests per window to enforce, e.g. 100/60")
-    sandbox.add_argument("--fault", action="append", default=[], metavar="RULE",
-                         help="break this rule on purpose (repeatable); see --list-faults")
+    sandbox.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="break this rule on purpose (repeatable); see --list-faults",
+    )
     sandbox.add_argument("--list-faults", action="store_true", help="list the faults this sandbox can inject")
     sandbox.set_defaults(handler=cmd_sandbox)
 
@@ -115,8 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="regenerate the HTML report of a JSON result", add_help=False)
     report.add_argument("rest", nargs=argparse.REMAINDER)
     report.set_defaults(handler=lambda args: _delegate("report_main", args.rest))
-    diff = commands.add_parser("diff", help="compare two JSON results: fixed, new and unchanged findings",
-                               add_help=False)
+    diff = commands.add_parser(
+        "diff", help="compare two JSON results: fixed, new and unchanged findings", add_help=False
+    )
     diff.add_argument("rest", nargs=argparse.REMAINDER)
     diff.set_defaults(handler=lambda args: _delegate("diff_main", args.rest))
     return parser
@@ -209,8 +229,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         sock.bind((args.host, args.port))
     except OSError as exc:
         sock.close()
-        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}; pick another --port "
-                         "(0 picks a free one)") from None
+        raise UsageError(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror}; pick another --port (0 picks a free one)"
+        ) from None
     host, port = sock.getsockname()[:2]
     base_url = f"http://{host if ':' not in host else f'[{host}]'}:{port}{module.BASE_PATH.rstrip('/')}"
     requests, window = parse_rate(args.rate_limit) or module.DEFAULT_RATE_LIMIT
@@ -275,7 +296,8 @@ def probe_target(profile: Any, base_url: str, key: str | None, timeout: float) -
     from conformance.target import auth_locations
 
     candidates = [
-        op for op in profile.operations.values()
+        op
+        for op in profile.operations.values()
         if op.method == "GET" and not op.path_params and not any(p.get("required") for p in op.parameters)
     ]
     if not candidates:
@@ -297,8 +319,16 @@ def unusable_result(api: str, base_url: str, found: Any, *, seed: int | None, st
     state = RunState(api=api, base_url=base_url, api_key=None, report_dir=None, started=started)
     state.requests_sent = 1
     state.findings.append(found.to_dict())
-    state.checks.append({"rule": found.rule_id, "category": RULES[found.rule_id].category,
-                         "operation": found.operation, "outcome": "failed", "reason": "", "test": "preflight"})
+    state.checks.append(
+        {
+            "rule": found.rule_id,
+            "category": RULES[found.rule_id].category,
+            "operation": found.operation,
+            "outcome": "failed",
+            "reason": "",
+            "test": "preflight",
+        }
+    )
     return build_result(state, seed=seed)
 
 
@@ -308,11 +338,19 @@ def write_junit(result: dict[str, Any], path: Path) -> None:
 
     findings = result["findings"]
     root = ElementTree.Element("testsuites")
-    suite = ElementTree.SubElement(root, "testsuite", name="conformance", tests=str(len(findings)),
-                                   failures=str(len(findings)), errors="0", skipped="0")
+    suite = ElementTree.SubElement(
+        root,
+        "testsuite",
+        name="conformance",
+        tests=str(len(findings)),
+        failures=str(len(findings)),
+        errors="0",
+        skipped="0",
+    )
     for item in findings:
-        case = ElementTree.SubElement(suite, "testcase", classname=f"{result['api']}.{item['rule']}",
-                                      name=item["operation"])
+        case = ElementTree.SubElement(
+            suite, "testcase", classname=f"{result['api']}.{item['rule']}", name=item["operation"]
+        )
         ElementTree.SubElement(case, "failure", message=item["message"]).text = item["message"]
     path.write_bytes(ElementTree.tostring(root, encoding="utf-8", xml_declaration=True))
 
@@ -374,10 +412,21 @@ def cmd_run(args: argparse.Namespace) -> int:
             where = f" (report: {report_dir / f'{api}.html'})" if report_dir is not None else ""
             raise UsageError(f"target unusable: {found.message}; {hint}{where}")
     pytest_args = [
-        "--pyargs", "conformance.suite", "--api", api, "-c", str(SUITE_INI), "--rootdir", str(SUITE_INI.parent),
+        "--pyargs",
+        "conformance.suite",
+        "--api",
+        api,
+        "-c",
+        str(SUITE_INI),
+        "--rootdir",
+        str(SUITE_INI.parent),
         "--tb=line",
-        "--request-timeout", str(args.timeout),
-        "-W", "ignore::DeprecationWarning", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+        "--request-timeout",
+        str(args.timeout),
+        "-W",
+        "ignore::DeprecationWarning",
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",
     ]
     if args.base_url:
         pytest_args += ["--base-url", args.base_url]
@@ -405,8 +454,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     for rule in args.rule:
         pytest_args += ["--rule", _known_rule(rule)]
     # pytest's own letters, headers and summaries give way to the plugin's progress lines (none with -q).
-    pytest_args += ["-qq", "--no-header", "--no-summary", "-o", "console_output_style=classic",
-                    "--conformance-progress", "quiet" if args.quiet else "lines"]
+    pytest_args += [
+        "-qq",
+        "--no-header",
+        "--no-summary",
+        "-o",
+        "console_output_style=classic",
+        "--conformance-progress",
+        "quiet" if args.quiet else "lines",
+    ]
     if report_dir is not None:
         pytest_args += ["--report-dir", str(report_dir)]
     result, code = _run_pytest(pytest_args, key, quiet=args.quiet)
@@ -509,11 +565,14 @@ def _print_summary(result: dict[str, Any], failures: list[dict[str, Any]], repor
     accepted = len(result["findings"]) - len(failures)
     seed = f"; seed {result['seed']}" if result.get("seed") is not None else ""
     outcomes = f"{summary['passed']} passed, {summary['failed']} failed, " + (
-        f"{summary['accepted']} accepted, " if summary.get("accepted") else "")
-    print(f"{result['api']} at {result['base_url']}: {outcomes}"
-          f"{summary['skipped']} skipped (rule × operation); {len(failures)} finding(s)"
-          + (f", {accepted} accepted" if accepted else "")
-          + f"; {result['requests_sent']} requests in {result['duration_s']:.1f} s{seed}")
+        f"{summary['accepted']} accepted, " if summary.get("accepted") else ""
+    )
+    print(
+        f"{result['api']} at {result['base_url']}: {outcomes}"
+        f"{summary['skipped']} skipped (rule × operation); {len(failures)} finding(s)"
+        + (f", {accepted} accepted" if accepted else "")
+        + f"; {result['requests_sent']} requests in {result['duration_s']:.1f} s{seed}"
+    )
     for item in failures[:50]:
         first = item["message"].splitlines()[0] if item["message"] else ""
         print(f"  FAIL  {item['rule']:32} {_operation_label(item['operation']):20} {first[:140]}")

@@ -458,11 +458,23 @@ class Client:
 
     def _not_sent(self, draft: _Draft, operation: str | None) -> Exchange:
         """The answer to a request the client does not send because the server stopped answering."""
-        message = (f"not sent: the server did not answer the last {MAX_SILENT_IN_A_ROW} requests "
-                   f"within {self.timeout:g} s each")
-        return Exchange(operation=operation, method=draft.method, url=str(self._build(draft, self.timeout).url),
-                        request_headers={}, request_body=draft.body, status=None, response_headers=httpx.Headers(),
-                        body=b"", error=message, error_kind="timeout", elapsed_s=0.0)
+        message = (
+            f"not sent: the server did not answer the last {MAX_SILENT_IN_A_ROW} requests "
+            f"within {self.timeout:g} s each"
+        )
+        return Exchange(
+            operation=operation,
+            method=draft.method,
+            url=str(self._build(draft, self.timeout).url),
+            request_headers={},
+            request_body=draft.body,
+            status=None,
+            response_headers=httpx.Headers(),
+            body=b"",
+            error=message,
+            error_kind="timeout",
+            elapsed_s=0.0,
+        )
 
     def _build(self, draft: _Draft, timeout: float) -> httpx.Request:
         names = draft.header_names()

@@ -57,30 +57,60 @@ run_state_key = pytest.StashKey[RunState]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "API conformance (api-conformance)")
-    group.addoption("--api", default=None, help="API slug to check (goat, gaming-goods, …); without it the "
-                    "plugin does nothing.")
-    group.addoption("--base-url", default=None, help="Base URL of the server under test, including its path "
-                    "(e.g. https://api.example/v1). Default: start the API's sandbox on a free loopback port.")
+    group.addoption(
+        "--api", default=None, help="API slug to check (goat, gaming-goods, …); without it the plugin does nothing."
+    )
+    group.addoption(
+        "--base-url",
+        default=None,
+        help="Base URL of the server under test, including its path "
+        "(e.g. https://api.example/v1). Default: start the API's sandbox on a free loopback port.",
+    )
     group.addoption("--api-key", default=None, help="API key (default: $CONFORMANCE_API_KEY, or the sandbox's key).")
     group.addoption("--spec", default=None, help="Spec file to use instead of the bundled one.")
     group.addoption("--report-dir", default=None, help="Write DIR/<api>.json and DIR/<api>.junit.xml.")
-    group.addoption("--allow-writes", action="store_true", default=False,
-                    help="Send write requests to a non-loopback host (off by default).")
-    group.addoption("--probe-rate-limit", action="store_true", default=False,
-                    help="Send a bounded burst past the rate limit to check the exceeded answer.")
+    group.addoption(
+        "--allow-writes",
+        action="store_true",
+        default=False,
+        help="Send write requests to a non-loopback host (off by default).",
+    )
+    group.addoption(
+        "--probe-rate-limit",
+        action="store_true",
+        default=False,
+        help="Send a bounded burst past the rate limit to check the exceeded answer.",
+    )
     group.addoption("--conformance-seed", type=int, default=None, help="Seed of the property tests.")
     group.addoption("--max-examples", type=int, default=None, help="Property-test examples per operation.")
     group.addoption("--request-timeout", type=float, default=10.0, help="Timeout of each request, in seconds.")
-    group.addoption("--sandbox-fault", action="append", default=[],
-                    help="With the embedded sandbox: break this rule on purpose (self-tests).")
+    group.addoption(
+        "--sandbox-fault",
+        action="append",
+        default=[],
+        help="With the embedded sandbox: break this rule on purpose (self-tests).",
+    )
     group.addoption("--sandbox-rate-limit", default=None, help="With the embedded sandbox: N/SECONDS.")
-    group.addoption("--pace", default=None, metavar="N/SECONDS", help="Requests per window the suite keeps to "
-                    "(default: the server's advertised or documented limit).")
-    group.addoption("--rule", action="append", default=[], dest="conformance_rules",
-                    help="Only run the tests that judge this rule id (repeatable).")
-    group.addoption("--conformance-progress", default=None, choices=("lines", "quiet"),
-                    help="Replace pytest's per-test output: 'lines' writes one line per scenario and engine "
-                    "phase, 'quiet' nothing but collection errors (what `conformance run` uses).")
+    group.addoption(
+        "--pace",
+        default=None,
+        metavar="N/SECONDS",
+        help="Requests per window the suite keeps to (default: the server's advertised or documented limit).",
+    )
+    group.addoption(
+        "--rule",
+        action="append",
+        default=[],
+        dest="conformance_rules",
+        help="Only run the tests that judge this rule id (repeatable).",
+    )
+    group.addoption(
+        "--conformance-progress",
+        default=None,
+        choices=("lines", "quiet"),
+        help="Replace pytest's per-test output: 'lines' writes one line per scenario and engine "
+        "phase, 'quiet' nothing but collection errors (what `conformance run` uses).",
+    )
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -138,8 +168,13 @@ def pytest_configure(config: pytest.Config) -> None:
         # A seed for every run, so the report can say how to replay it (`--seed N`).
         config.option.conformance_seed = random.SystemRandom().randrange(1, 2**31)
     report_dir = config.getoption("report_dir")
-    state = RunState(api=api, base_url=base_url.rstrip("/"), api_key=key,
-                     report_dir=Path(report_dir) if report_dir else None, sandbox=sandbox_stack)
+    state = RunState(
+        api=api,
+        base_url=base_url.rstrip("/"),
+        api_key=key,
+        report_dir=Path(report_dir) if report_dir else None,
+        sandbox=sandbox_stack,
+    )
     config.stash[run_state_key] = state
     if _is_worker(config):
         return
@@ -165,8 +200,7 @@ def pytest_configure_node(node: Any) -> None:
     if config.stash.get(run_state_key, None) is None:
         return
     node.workerinput[WORKER_INPUT] = {
-        name: getattr(config.option, name, None)
-        for name in ("base_url", "api_key", "conformance_seed", "sandbox_pace")
+        name: getattr(config.option, name, None) for name in ("base_url", "api_key", "conformance_seed", "sandbox_pace")
     }
 
 
@@ -216,13 +250,13 @@ class Collector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         state = self.state
         props = dict(report.user_properties)
-        state.requests_sent += sum(int(v) for k, v in report.user_properties if k == REQUESTS_PROPERTY)
+        state.requests_sent += sum(int(str(v)) for k, v in report.user_properties if k == REQUESTS_PROPERTY)
         found: list[dict[str, Any]] = []
         for key, value in report.user_properties:
             if key == FINDINGS_PROPERTY:
-                found.extend(json.loads(value))
+                found.extend(json.loads(str(value)))
         state.findings.extend(found)
-        rules = [value for key, value in report.user_properties if key == RULE_PROPERTY]
+        rules = [str(value) for key, value in report.user_properties if key == RULE_PROPERTY]
         if not rules:
             return
         outcome = None
@@ -244,14 +278,16 @@ class Collector:
                 rule_outcome = "passed"
             elif outcome == "failed" and not found and index > 0:
                 rule_outcome = "passed"  # a crash of the test is charged to its main rule
-            state.checks.append({
-                "rule": rule,
-                "category": RULES[rule].category,
-                "operation": props.get(OPERATION_PROPERTY, "*"),
-                "outcome": rule_outcome,
-                "reason": reason if rule_outcome != "passed" else "",
-                "test": report.nodeid,
-            })
+            state.checks.append(
+                {
+                    "rule": rule,
+                    "category": RULES[rule].category,
+                    "operation": props.get(OPERATION_PROPERTY, "*"),
+                    "outcome": rule_outcome,
+                    "reason": reason if rule_outcome != "passed" else "",
+                    "test": report.nodeid,
+                }
+            )
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.state.result = build_result(self.state, seed=self.config.getoption("conformance_seed"))

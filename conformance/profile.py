@@ -84,10 +84,10 @@ SPEC_URI = "urn:conformance:spec"
 def schema_validator(spec: dict[str, Any], pointer: str) -> Any:
     """Returns a JSON Schema validator for the schema at `pointer` inside `spec` (refs resolved)."""
     import jsonschema
-    from referencing import Registry, Resource
+    from referencing import Registry
     from referencing.jsonschema import DRAFT202012
 
-    registry: Registry[Any] = Registry().with_resource(SPEC_URI, Resource(contents=spec, specification=DRAFT202012))
+    registry: Registry[Any] = Registry().with_resource(SPEC_URI, DRAFT202012.create_resource(spec))
     return jsonschema.Draft202012Validator(
         {"$ref": f"{SPEC_URI}#{pointer}"},
         registry=registry,

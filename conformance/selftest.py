@@ -70,8 +70,15 @@ def detect(case: FaultCase) -> dict[str, Any]:
     return result
 
 
-def run_suite(api: str, *, faults: tuple[str, ...] = (), rules: tuple[str, ...] = (), extra: tuple[str, ...] = (),
-              max_examples: int | None = None, keyword: str | None = None) -> dict[str, Any]:
+def run_suite(
+    api: str,
+    *,
+    faults: tuple[str, ...] = (),
+    rules: tuple[str, ...] = (),
+    extra: tuple[str, ...] = (),
+    max_examples: int | None = None,
+    keyword: str | None = None,
+) -> dict[str, Any]:
     """Runs `conformance run` in-process against the embedded sandbox; returns the JSON result."""
     from conformance.cli import main
 

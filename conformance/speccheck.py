@@ -20,6 +20,7 @@ from conformance.profile import Profile, iter_operations, profile_schema, resolv
 
 __all__ = ["Problem", "check_spec_file"]
 
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a spec, located by file and JSON pointer."""
@@ -233,4 +234,7 @@ def _profile_references(profile: Profile) -> Iterator[tuple[str, str]]:
             yield from op_missing(rule["read"]["operation"], f"{where}/read/operation")
     for op in iter_operations(profile.spec):
         if not op.definition.get("operationId"):
-            yield f"/paths/{op.path.replace('~', '~0').replace('/', '~1')}/{op.method.lower()}", "operation has no operationId"
+            yield (
+                f"/paths/{op.path.replace('~', '~0').replace('/', '~1')}/{op.method.lower()}",
+                "operation has no operationId",
+            )

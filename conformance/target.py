@@ -227,8 +227,9 @@ class Target:
             kwargs["json"] = body
         return {"method": op.method, "path": path, **kwargs}
 
-    def send(self, operation_id: str, *, credentials: str = "default", retry_throttled: bool = True,
-             **overrides: Any) -> Exchange:
+    def send(
+        self, operation_id: str, *, credentials: str = "default", retry_throttled: bool = True, **overrides: Any
+    ) -> Exchange:
         """Sends the operation's recipe (with overrides) and returns the exchange."""
         kwargs = self.build(operation_id, **overrides)
         return self.client.request(credentials=credentials, retry_throttled=retry_throttled, **kwargs)

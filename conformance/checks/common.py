@@ -40,8 +40,9 @@ def judge_transport(exchange: Exchange, operation: str, secrets: tuple[str, ...]
     ]
 
 
-def judge_envelope(profile: Profile, exchange: Exchange, operation: str, secrets: tuple[str, ...],
-                   *, envelope_required: bool = True) -> list[Finding]:
+def judge_envelope(
+    profile: Profile, exchange: Exchange, operation: str, secrets: tuple[str, ...], *, envelope_required: bool = True
+) -> list[Finding]:
     """Fails when an error answer is not JSON in the API's envelope, or breaks its code conventions."""
     errors = profile.data["errors"]
     status = exchange.status or 0
@@ -49,20 +50,42 @@ def judge_envelope(profile: Profile, exchange: Exchange, operation: str, secrets
     if not envelope_required:
         return []
     if exchange.content_type not in JSON_TYPES:
-        return [finding("errors.envelope", operation,
-                        f"{where} with content type {exchange.content_type or 'none'!r}; documented: the JSON error "
-                        "envelope.\n\nAnswer every error with a JSON body in the API's envelope.",
-                        rule=errors, exchange=exchange, secrets=secrets)]
+        return [
+            finding(
+                "errors.envelope",
+                operation,
+                f"{where} with content type {exchange.content_type or 'none'!r}; documented: the JSON error "
+                "envelope.\n\nAnswer every error with a JSON body in the API's envelope.",
+                rule=errors,
+                exchange=exchange,
+                secrets=secrets,
+            )
+        ]
     try:
         body = exchange.json()
     except ValueError:
-        return [finding("errors.envelope", operation, f"{where} with a body that is not valid JSON.",
-                        rule=errors, exchange=exchange, secrets=secrets)]
+        return [
+            finding(
+                "errors.envelope",
+                operation,
+                f"{where} with a body that is not valid JSON.",
+                rule=errors,
+                exchange=exchange,
+                secrets=secrets,
+            )
+        ]
     problems = profile.envelope_errors(body)
     if problems:
-        return [finding("errors.envelope", operation,
-                        f"{where} with a body that is not the documented error envelope: {problems[0]}",
-                        rule=errors, exchange=exchange, secrets=secrets)]
+        return [
+            finding(
+                "errors.envelope",
+                operation,
+                f"{where} with a body that is not the documented error envelope: {problems[0]}",
+                rule=errors,
+                exchange=exchange,
+                secrets=secrets,
+            )
+        ]
     findings: list[Finding] = []
     try:
         code = resolve_pointer(body, errors["code_pointer"])
@@ -71,13 +94,27 @@ def judge_envelope(profile: Profile, exchange: Exchange, operation: str, secrets
     allowed = (errors.get("codes_by_status") or {}).get(str(status))
     pattern = errors.get("code_pattern")
     if allowed and code not in allowed:
-        findings.append(finding("errors.code-convention", operation,
-                                f"{where} with error code {code!r}; documented for {status}: {', '.join(allowed)}.",
-                                rule=errors, exchange=exchange, secrets=secrets))
+        findings.append(
+            finding(
+                "errors.code-convention",
+                operation,
+                f"{where} with error code {code!r}; documented for {status}: {', '.join(allowed)}.",
+                rule=errors,
+                exchange=exchange,
+                secrets=secrets,
+            )
+        )
     elif pattern and isinstance(code, str) and not re.search(pattern, code):
-        findings.append(finding("errors.code-convention", operation,
-                                f"{where} with error code {code!r}, which breaks the convention {pattern!r}.",
-                                rule=errors, exchange=exchange, secrets=secrets))
+        findings.append(
+            finding(
+                "errors.code-convention",
+                operation,
+                f"{where} with error code {code!r}, which breaks the convention {pattern!r}.",
+                rule=errors,
+                exchange=exchange,
+                secrets=secrets,
+            )
+        )
     request_id = errors.get("request_id")
     if request_id:
         try:
@@ -85,21 +122,44 @@ def judge_envelope(profile: Profile, exchange: Exchange, operation: str, secrets
         except KeyError:
             value = None
         if not isinstance(value, str) or not re.search(request_id["pattern"], value):
-            findings.append(finding("errors.request-id", operation,
-                                    f"{where} with request id {value!r} at {request_id['pointer']}; documented: "
-                                    f"a string matching {request_id['pattern']!r}.",
-                                    rule=request_id, exchange=exchange, secrets=secrets))
+            findings.append(
+                finding(
+                    "errors.request-id",
+                    operation,
+                    f"{where} with request id {value!r} at {request_id['pointer']}; documented: "
+                    f"a string matching {request_id['pattern']!r}.",
+                    rule=request_id,
+                    exchange=exchange,
+                    secrets=secrets,
+                )
+            )
         elif request_id.get("header") and exchange.header(request_id["header"]) not in (None, value):
-            findings.append(finding("errors.request-id", operation,
-                                    f"{where}: header {request_id['header']} ({exchange.header(request_id['header'])!r})"
-                                    f" differs from the body's request id ({value!r}).",
-                                    rule=request_id, exchange=exchange, secrets=secrets))
+            findings.append(
+                finding(
+                    "errors.request-id",
+                    operation,
+                    f"{where}: header {request_id['header']} ({exchange.header(request_id['header'])!r})"
+                    f" differs from the body's request id ({value!r}).",
+                    rule=request_id,
+                    exchange=exchange,
+                    secrets=secrets,
+                )
+            )
     return findings
 
 
-def judge_error(profile: Profile, exchange: Exchange, *, rule_id: str, operation: str, expected: Iterable[int],
-                what: str, secrets: tuple[str, ...], rule: dict[str, Any] | None = None,
-                envelope_required: bool = True) -> list[Finding]:
+def judge_error(
+    profile: Profile,
+    exchange: Exchange,
+    *,
+    rule_id: str,
+    operation: str,
+    expected: Iterable[int],
+    what: str,
+    secrets: tuple[str, ...],
+    rule: dict[str, Any] | None = None,
+    envelope_required: bool = True,
+) -> list[Finding]:
     """Fails unless `exchange` answered one of `expected` statuses with the error envelope.
 
     The status is judged under `rule_id`; the envelope under the errors.* rules.
@@ -110,16 +170,24 @@ def judge_error(profile: Profile, exchange: Exchange, *, rule_id: str, operation
     expected = list(expected)
     findings: list[Finding] = []
     if exchange.status not in expected:
-        findings.append(finding(rule_id, operation,
-                                f"{what}: answered {exchange.status}; documented: {statuses_text(expected)}.",
-                                rule=rule or profile.data["errors"], exchange=exchange, secrets=secrets))
+        findings.append(
+            finding(
+                rule_id,
+                operation,
+                f"{what}: answered {exchange.status}; documented: {statuses_text(expected)}.",
+                rule=rule or profile.data["errors"],
+                exchange=exchange,
+                secrets=secrets,
+            )
+        )
     if (exchange.status or 0) >= 400:
         findings += judge_envelope(profile, exchange, operation, secrets, envelope_required=envelope_required)
     return findings
 
 
-def judge_documented_status(profile: Profile, exchange: Exchange, operation: str,
-                            secrets: tuple[str, ...]) -> list[Finding]:
+def judge_documented_status(
+    profile: Profile, exchange: Exchange, operation: str, secrets: tuple[str, ...]
+) -> list[Finding]:
     """Fails when a valid request's answer has a status the spec does not document for the operation.
 
     The property tests judge this too, but they rarely get a valid write through (form bodies of
@@ -132,7 +200,14 @@ def judge_documented_status(profile: Profile, exchange: Exchange, operation: str
     status = str(exchange.status)
     if status in documented or f"{status[0]}XX" in documented or "DEFAULT" in documented:
         return []
-    return [finding("schema.status-code", operation,
-                    f"{op.method} {op.path} answered {status}; documented: {', '.join(sorted(documented))}.",
-                    rule={"source": f"OpenAPI spec, {op.method} {op.path}: responses"}, tier="documented",
-                    exchange=exchange, secrets=secrets)]
+    return [
+        finding(
+            "schema.status-code",
+            operation,
+            f"{op.method} {op.path} answered {status}; documented: {', '.join(sorted(documented))}.",
+            rule={"source": f"OpenAPI spec, {op.method} {op.path}: responses"},
+            tier="documented",
+            exchange=exchange,
+            secrets=secrets,
+        )
+    ]

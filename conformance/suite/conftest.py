@@ -31,18 +31,28 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params: dict[str, tuple[list[Any], list[str]]] = {
         "listing": (data["pagination"], [p["operation"] for p in data["pagination"]]),
         "idempotent": (data["idempotency"], [p["operation"] for p in data["idempotency"]]),
-        "not_found": (data["errors"].get("not_found", []), [c["operation"] for c in data["errors"].get("not_found", [])]),
-        "bad_parameter": (data["errors"].get("bad_parameters", []),
-                          [_case_id(c) for c in data["errors"].get("bad_parameters", [])]),
+        "not_found": (
+            data["errors"].get("not_found", []),
+            [c["operation"] for c in data["errors"].get("not_found", [])],
+        ),
+        "bad_parameter": (
+            data["errors"].get("bad_parameters", []),
+            [_case_id(c) for c in data["errors"].get("bad_parameters", [])],
+        ),
         "bad_body_op": (data["errors"].get("bad_body", []), list(data["errors"].get("bad_body", []))),
-        "wrong_method": (data["errors"]["method_not_allowed"],
-                         [f"{c['method']} {c['path']}" for c in data["errors"]["method_not_allowed"]]),
+        "wrong_method": (
+            data["errors"]["method_not_allowed"],
+            [f"{c['method']} {c['path']}" for c in data["errors"]["method_not_allowed"]],
+        ),
         "protected_op": _ops(profile, public=False),
         "public_op": _ops(profile, public=True),
         "schema_op": _ops(profile, public=None),
         "linked_op": _linked_ops(profile),
         "valid_request": (data.get("valid_requests", []), [c["operation"] for c in data.get("valid_requests", [])]),
-        "auth_location": (data["auth"]["locations"], [f"{loc['in']}:{loc['name']}" for loc in data["auth"]["locations"]]),
+        "auth_location": (
+            data["auth"]["locations"],
+            [f"{loc['in']}:{loc['name']}" for loc in data["auth"]["locations"]],
+        ),
     }
     for name, (values, ids) in params.items():
         if name in metafunc.fixturenames:

@@ -45,8 +45,16 @@ def _refused(target: Target, verdict: Verdict, operation_id: str, credentials: s
     exchange = target.client.request(credentials=credentials, **request)
     expected = auth["missing_status"] if credentials == "none" else auth["invalid_status"]
     what = f"{op.method} {op.path} with {'no' if credentials == 'none' else 'an invalid'} key"
-    findings = judge_error(target.profile, exchange, rule_id=rule_id, operation=operation_id, expected=expected,
-                           what=what, secrets=target.secrets, rule=auth)
+    findings = judge_error(
+        target.profile,
+        exchange,
+        rule_id=rule_id,
+        operation=operation_id,
+        expected=expected,
+        what=what,
+        secrets=target.secrets,
+        rule=auth,
+    )
     messages = auth.get("messages")
     text = messages.get("missing" if credentials == "none" else "invalid") if messages else None
     if text and exchange.status in expected and not findings:
@@ -55,8 +63,16 @@ def _refused(target: Target, verdict: Verdict, operation_id: str, credentials: s
         except (KeyError, ValueError):
             said = None
         if said != text:
-            findings.append(finding(rule_id, operation_id, f"{what}: message {said!r}; documented: {text!r}.",
-                                    rule=auth, exchange=exchange, secrets=target.secrets))
+            findings.append(
+                finding(
+                    rule_id,
+                    operation_id,
+                    f"{what}: message {said!r}; documented: {text!r}.",
+                    rule=auth,
+                    exchange=exchange,
+                    secrets=target.secrets,
+                )
+            )
     verdict.add(findings)
     verdict.conclude()
 
@@ -87,10 +103,19 @@ def test_public_operation(target: Target, verdict: Verdict, public_op: str) -> N
             verdict.add(transport)
             break
         if not 200 <= (exchange.status or 0) < 300:
-            verdict.add([finding("auth.public-operations", public_op,
-                                 f"{op.method} {op.path} with {'no' if mode == 'none' else 'an invalid'} key answered "
-                                 f"{exchange.status}; documented as public: it must answer without credentials.",
-                                 rule=auth, exchange=exchange, secrets=target.secrets)])
+            verdict.add(
+                [
+                    finding(
+                        "auth.public-operations",
+                        public_op,
+                        f"{op.method} {op.path} with {'no' if mode == 'none' else 'an invalid'} key answered "
+                        f"{exchange.status}; documented as public: it must answer without credentials.",
+                        rule=auth,
+                        exchange=exchange,
+                        secrets=target.secrets,
+                    )
+                ]
+            )
     verdict.conclude()
 
 
@@ -105,8 +130,9 @@ def test_key_location(target: Target, verdict: Verdict, auth_location: dict[str,
         candidates = [op for op in candidates if "application/x-www-form-urlencoded" in op.request_media_types]
         require_writes(target)
     else:
-        candidates = [op for op in candidates if op.method == "GET" and not op.path_params] or \
-                     [op for op in candidates if op.method == "GET"]
+        candidates = [op for op in candidates if op.method == "GET" and not op.path_params] or [
+            op for op in candidates if op.method == "GET"
+        ]
     for op in candidates:
         try:
             request = target.build(op.operation_id)
@@ -119,10 +145,19 @@ def test_key_location(target: Target, verdict: Verdict, auth_location: dict[str,
         if transport:
             verdict.add(transport)
         elif exchange.status in (set(auth["missing_status"]) | set(auth["invalid_status"])):
-            verdict.add([finding("auth.key-locations", op.operation_id,
-                                 f"{op.method} {op.path} with the key in the {location.in_} {location.name!r} answered "
-                                 f"{exchange.status}; documented: the key is accepted there.",
-                                 rule=auth, exchange=exchange, secrets=target.secrets)])
+            verdict.add(
+                [
+                    finding(
+                        "auth.key-locations",
+                        op.operation_id,
+                        f"{op.method} {op.path} with the key in the {location.in_} {location.name!r} answered "
+                        f"{exchange.status}; documented: the key is accepted there.",
+                        rule=auth,
+                        exchange=exchange,
+                        secrets=target.secrets,
+                    )
+                ]
+            )
         verdict.conclude()
         return
     pytest.skip(f"no operation to try the {location.in_} {location.name!r} key location on")
@@ -158,15 +193,32 @@ def test_permissions(target: Target, verdict: Verdict) -> None:
     op = target.operation(permission["operation"])
     if has:
         if exchange.status in statuses:
-            verdict.add([finding("auth.permissions", op.operation_id,
-                                 f"{op.method} {op.path} answered {exchange.status} although the key has "
-                                 f"{permission['permission']!r}.", rule=permission, exchange=exchange,
-                                 secrets=target.secrets)])
+            verdict.add(
+                [
+                    finding(
+                        "auth.permissions",
+                        op.operation_id,
+                        f"{op.method} {op.path} answered {exchange.status} although the key has "
+                        f"{permission['permission']!r}.",
+                        rule=permission,
+                        exchange=exchange,
+                        secrets=target.secrets,
+                    )
+                ]
+            )
     else:
-        verdict.add(judge_error(target.profile, exchange, rule_id="auth.permissions", operation=op.operation_id,
-                                expected=statuses,
-                                what=f"{op.method} {op.path} with a key lacking {permission['permission']!r}",
-                                secrets=target.secrets, rule=permission))
+        verdict.add(
+            judge_error(
+                target.profile,
+                exchange,
+                rule_id="auth.permissions",
+                operation=op.operation_id,
+                expected=statuses,
+                what=f"{op.method} {op.path} with a key lacking {permission['permission']!r}",
+                secrets=target.secrets,
+                rule=permission,
+            )
+        )
     verdict.conclude()
 
 

@@ -24,9 +24,17 @@ def test_not_found(target: Target, verdict: Verdict, not_found: dict[str, Any]) 
         require_writes(target)
     request = build_or_skip(target, operation, path_params=not_found["path_params"])
     exchange = target.client.request(**request)
-    verdict.add(judge_error(target.profile, exchange, rule_id="errors.not-found", operation=operation,
-                            expected=not_found.get("status", [404]), what=f"{op.method} an unknown {op.path}",
-                            secrets=target.secrets))
+    verdict.add(
+        judge_error(
+            target.profile,
+            exchange,
+            rule_id="errors.not-found",
+            operation=operation,
+            expected=not_found.get("status", [404]),
+            what=f"{op.method} an unknown {op.path}",
+            secrets=target.secrets,
+        )
+    )
     verdict.conclude()
 
 
@@ -35,9 +43,17 @@ def test_unknown_route(target: Target, verdict: Verdict) -> None:
     """Fails when a path the API does not define does not answer 404 with the envelope."""
     path = f"/conformance-no-such-route-{uuid.uuid4().hex[:8]}"
     exchange = target.client.request("GET", path, operation="*")
-    verdict.add(judge_error(target.profile, exchange, rule_id="errors.unknown-route", operation="*",
-                            expected=[404], what=f"GET {path} (a route the API does not define)",
-                            secrets=target.secrets))
+    verdict.add(
+        judge_error(
+            target.profile,
+            exchange,
+            rule_id="errors.unknown-route",
+            operation="*",
+            expected=[404],
+            what=f"GET {path} (a route the API does not define)",
+            secrets=target.secrets,
+        )
+    )
     verdict.conclude()
 
 
@@ -54,22 +70,45 @@ def test_method_not_allowed(target: Target, verdict: Verdict, wrong_method: dict
         kwargs["json"] = {}
     exchange = target.client.request(method, concrete, operation="*", **kwargs)
     what = f"{method} {path} (not a documented method of this path)"
-    findings = judge_error(target.profile, exchange, rule_id="errors.method-not-allowed", operation="*",
-                           expected=[405], what=what, secrets=target.secrets)
+    findings = judge_error(
+        target.profile,
+        exchange,
+        rule_id="errors.method-not-allowed",
+        operation="*",
+        expected=[405],
+        what=what,
+        secrets=target.secrets,
+    )
     if exchange.status == 405:
         allow = exchange.header("Allow")
-        documented = {m.upper() for m in (target.profile.spec["paths"].get(path) or {})
-                      if m in ("get", "post", "put", "patch", "delete")}
+        documented = {
+            m.upper()
+            for m in (target.profile.spec["paths"].get(path) or {})
+            if m in ("get", "post", "put", "patch", "delete")
+        }
         offered = {m.strip().upper() for m in (allow or "").split(",") if m.strip()}
         if not allow:
-            findings.append(finding("errors.method-not-allowed", "*", f"{what}: 405 without an Allow header; "
-                                    "RFC 9110 requires Allow on 405 listing the path's methods.",
-                                    rule=target.profile.data["errors"], exchange=exchange, secrets=target.secrets))
+            findings.append(
+                finding(
+                    "errors.method-not-allowed",
+                    "*",
+                    f"{what}: 405 without an Allow header; RFC 9110 requires Allow on 405 listing the path's methods.",
+                    rule=target.profile.data["errors"],
+                    exchange=exchange,
+                    secrets=target.secrets,
+                )
+            )
         elif method in offered or not (documented & offered):
-            findings.append(finding("errors.method-not-allowed", "*",
-                                    f"{what}: Allow is {allow!r}; documented methods of {path}: "
-                                    f"{', '.join(sorted(documented))}.",
-                                    rule=target.profile.data["errors"], exchange=exchange, secrets=target.secrets))
+            findings.append(
+                finding(
+                    "errors.method-not-allowed",
+                    "*",
+                    f"{what}: Allow is {allow!r}; documented methods of {path}: {', '.join(sorted(documented))}.",
+                    rule=target.profile.data["errors"],
+                    exchange=exchange,
+                    secrets=target.secrets,
+                )
+            )
     verdict.add(findings)
     verdict.conclude()
 
@@ -92,24 +131,49 @@ def test_bad_parameter(target: Target, verdict: Verdict, bad_parameter: dict[str
     request = build_or_skip(target, operation, **overrides)
     exchange = target.client.request(**request)
     why = bad_parameter.get("why") or ", ".join(
-        f"{k}={v!r}" for k, v in {**bad_parameter.get("query", {}), **bad_parameter.get("path_params", {}),
-                                  **bad_parameter.get("body_patch", {})}.items())
+        f"{k}={v!r}"
+        for k, v in {
+            **bad_parameter.get("query", {}),
+            **bad_parameter.get("path_params", {}),
+            **bad_parameter.get("body_patch", {}),
+        }.items()
+    )
     # A documented bound of a body field broken: the negative-data rule; of a query/path parameter: bad-parameter.
     rule_id = "schema.negative-data" if "body_patch" in bad_parameter else "errors.bad-parameter"
     what = f"{op.method} {op.path} with {why}"
-    verdict.add(judge_error(target.profile, exchange, rule_id=rule_id, operation=operation,
-                            expected=bad_parameter["status"], what=what, secrets=target.secrets,
-                            rule=bad_parameter if "tier" in bad_parameter else None))
+    verdict.add(
+        judge_error(
+            target.profile,
+            exchange,
+            rule_id=rule_id,
+            operation=operation,
+            expected=bad_parameter["status"],
+            what=what,
+            secrets=target.secrets,
+            rule=bad_parameter if "tier" in bad_parameter else None,
+        )
+    )
     if rule_id != "schema.negative-data" and 200 <= (exchange.status or 0) < 300:
         # Accepting what the documents forbid is also the property tests' negative-data failure.
-        verdict.add([finding("schema.negative-data", operation, f"{what} was accepted ({exchange.status}); "
-                             "a request that breaks a documented constraint must get a 4xx answer.",
-                             rule=bad_parameter, exchange=exchange, secrets=target.secrets)])
+        verdict.add(
+            [
+                finding(
+                    "schema.negative-data",
+                    operation,
+                    f"{what} was accepted ({exchange.status}); "
+                    "a request that breaks a documented constraint must get a 4xx answer.",
+                    rule=bad_parameter,
+                    exchange=exchange,
+                    secrets=target.secrets,
+                )
+            ]
+        )
     verdict.conclude()
 
 
-def patched_body(target: Target, operation: str, patch: dict[str, Any],
-                 variables: dict[str, Any] | None = None) -> dict[str, Any]:
+def patched_body(
+    target: Target, operation: str, patch: dict[str, Any], variables: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Returns the `body` (or `form`) override: the recipe's body with `patch` merged in.
 
     Strings of the form "{name}" in `patch` are the recipe's variables, or `variables` (an id read from
@@ -160,7 +224,16 @@ def test_bad_body(target: Target, verdict: Verdict, bad_body_op: str) -> None:
         request["headers"] = {**request.get("headers", {}), "Content-Type": "application/json"}
         what = f"{op.method} {op.path} with a body that is not valid JSON"
     exchange = target.client.request(**request)
-    verdict.add(judge_transport(exchange, bad_body_op, target.secrets) or
-                judge_error(target.profile, exchange, rule_id="errors.bad-body", operation=bad_body_op,
-                            expected=[400], what=what, secrets=target.secrets))
+    verdict.add(
+        judge_transport(exchange, bad_body_op, target.secrets)
+        or judge_error(
+            target.profile,
+            exchange,
+            rule_id="errors.bad-body",
+            operation=bad_body_op,
+            expected=[400],
+            what=what,
+            secrets=target.secrets,
+        )
+    )
     verdict.conclude()

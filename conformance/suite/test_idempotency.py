@@ -41,8 +41,9 @@ def _created(target: Target, rule: dict[str, Any], verdict: Verdict, exchange: E
         verdict.add(transport)
         verdict.conclude()
     if not 200 <= (exchange.status or 0) < 300:
-        pytest.skip(f"{what} answered {exchange.status}: the recipe does not create here, so idempotency "
-                    "cannot be judged")
+        pytest.skip(
+            f"{what} answered {exchange.status}: the recipe does not create here, so idempotency cannot be judged"
+        )
     return _resource_id(exchange, rule["resource_id"])
 
 
@@ -61,11 +62,20 @@ def test_replay_same_resource(target: Target, verdict: Verdict, idempotent: dict
     second = _send(target, request, idempotent["header"], key)
     second_id = _resource_id(second, idempotent["resource_id"])
     if second.status != first.status or second_id != first_id:
-        verdict.add([finding("idempotency.replay-same-resource", idempotent["operation"],
-                             f"a replay with the same {idempotent['header']} and body answered {second.status} with id "
-                             f"{second_id!r}; the first answer was {first.status} with id {first_id!r}.\n\n"
-                             "A replay must return the original resource and status, creating nothing.",
-                             rule=idempotent, exchange=second, secrets=target.secrets)])
+        verdict.add(
+            [
+                finding(
+                    "idempotency.replay-same-resource",
+                    idempotent["operation"],
+                    f"a replay with the same {idempotent['header']} and body answered {second.status} with id "
+                    f"{second_id!r}; the first answer was {first.status} with id {first_id!r}.\n\n"
+                    "A replay must return the original resource and status, creating nothing.",
+                    rule=idempotent,
+                    exchange=second,
+                    secrets=target.secrets,
+                )
+            ]
+        )
     verdict.conclude()
 
 
@@ -80,10 +90,16 @@ def test_conflict(target: Target, verdict: Verdict, idempotent: dict[str, Any]) 
     if changed is None:
         pytest.skip("cannot derive a different body from the recipe")
     second = _send(target, changed, idempotent["header"], key)
-    findings = judge_error(target.profile, second, rule_id="idempotency.conflict", operation=idempotent["operation"],
-                           expected=idempotent["conflict_status"],
-                           what=f"the same {idempotent['header']} with a different body (first id {first_id!r})",
-                           secrets=target.secrets, rule=idempotent)
+    findings = judge_error(
+        target.profile,
+        second,
+        rule_id="idempotency.conflict",
+        operation=idempotent["operation"],
+        expected=idempotent["conflict_status"],
+        what=f"the same {idempotent['header']} with a different body (first id {first_id!r})",
+        secrets=target.secrets,
+        rule=idempotent,
+    )
     code = idempotent.get("conflict_code")
     if code and second.status in idempotent["conflict_status"] and not findings:
         try:
@@ -91,9 +107,16 @@ def test_conflict(target: Target, verdict: Verdict, idempotent: dict[str, Any]) 
         except (KeyError, ValueError):
             said = None
         if said != code:
-            findings.append(finding("idempotency.conflict", idempotent["operation"],
-                                    f"the conflict answered code {said!r}; documented: {code!r}.",
-                                    rule=idempotent, exchange=second, secrets=target.secrets))
+            findings.append(
+                finding(
+                    "idempotency.conflict",
+                    idempotent["operation"],
+                    f"the conflict answered code {said!r}; documented: {code!r}.",
+                    rule=idempotent,
+                    exchange=second,
+                    secrets=target.secrets,
+                )
+            )
     verdict.add(findings)
     verdict.conclude()
 
@@ -128,17 +151,27 @@ def test_concurrent(target: Target, verdict: Verdict, idempotent: dict[str, Any]
     request = _prepare(target, idempotent)
     key = f"conformance-{uuid.uuid4().hex}"
     with ThreadPoolExecutor(max_workers=CONCURRENT_REQUESTS) as pool:
-        exchanges = list(pool.map(lambda _: _send(target, request, idempotent["header"], key),
-                                  range(CONCURRENT_REQUESTS)))
+        exchanges = list(
+            pool.map(lambda _: _send(target, request, idempotent["header"], key), range(CONCURRENT_REQUESTS))
+        )
     created = [e for e in exchanges if 200 <= (e.status or 0) < 300]
     if not created:
         pytest.skip(f"no parallel create succeeded (statuses: {sorted({e.status for e in exchanges}, key=str)})")
     ids = {str(_resource_id(e, idempotent["resource_id"])) for e in created}
     if len(ids) > 1:
-        verdict.add([finding("idempotency.concurrent", idempotent["operation"],
-                             f"{CONCURRENT_REQUESTS} parallel requests with one {idempotent['header']} created "
-                             f"{len(ids)} different resources ({', '.join(sorted(ids)[:3])}…); exactly one is allowed.",
-                             rule=idempotent, exchange=created[-1], secrets=target.secrets)])
+        verdict.add(
+            [
+                finding(
+                    "idempotency.concurrent",
+                    idempotent["operation"],
+                    f"{CONCURRENT_REQUESTS} parallel requests with one {idempotent['header']} created "
+                    f"{len(ids)} different resources ({', '.join(sorted(ids)[:3])}…); exactly one is allowed.",
+                    rule=idempotent,
+                    exchange=created[-1],
+                    secrets=target.secrets,
+                )
+            ]
+        )
     verdict.conclude()
 
 
@@ -149,7 +182,16 @@ def test_key_required(target: Target, verdict: Verdict, idempotent: dict[str, An
         pytest.skip(f"{idempotent['header']} is optional for {idempotent['operation']}")
     request = _prepare(target, idempotent)
     exchange = _send(target, request, idempotent["header"], None)
-    verdict.add(judge_error(target.profile, exchange, rule_id="idempotency.key-required",
-                            operation=idempotent["operation"], expected=idempotent.get("missing_status", [400]),
-                            what=f"a create without {idempotent['header']}", secrets=target.secrets, rule=idempotent))
+    verdict.add(
+        judge_error(
+            target.profile,
+            exchange,
+            rule_id="idempotency.key-required",
+            operation=idempotent["operation"],
+            expected=idempotent.get("missing_status", [400]),
+            what=f"a create without {idempotent['header']}",
+            secrets=target.secrets,
+            rule=idempotent,
+        )
+    )
     verdict.conclude()

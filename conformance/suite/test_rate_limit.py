@@ -69,11 +69,24 @@ def test_headers(target: Target, verdict: Verdict) -> None:
         present = {role: exchange.header(name) is not None for role, name in names.items()}
         missing = [names[role] for role, there in present.items() if not there]
         if missing and (section.get("headers_required") or any(present.values())):
-            verdict.add([finding("rate-limit.headers", request["operation"],
-                                 f"the answer lacks {', '.join(missing)}"
-                                 + ("" if section.get("headers_required") else " while sending the other rate-limit "
-                                    "headers (they come all together or not at all)") + ".",
-                                 rule=section, exchange=exchange, secrets=target.secrets)])
+            verdict.add(
+                [
+                    finding(
+                        "rate-limit.headers",
+                        request["operation"],
+                        f"the answer lacks {', '.join(missing)}"
+                        + (
+                            ""
+                            if section.get("headers_required")
+                            else " while sending the other rate-limit headers (they come all together or not at all)"
+                        )
+                        + ".",
+                        rule=section,
+                        exchange=exchange,
+                        secrets=target.secrets,
+                    )
+                ]
+            )
             break
     verdict.conclude()
 
@@ -96,18 +109,34 @@ def test_consistent(target: Target, verdict: Verdict) -> None:
         exchange = target.client.request(**request)
         if exchange.error:
             break
-        samples.append((exchange, _int(exchange.header(names["limit"])), _int(exchange.header(names["remaining"])),
-                        _int(exchange.header(names["reset"]))))
+        samples.append(
+            (
+                exchange,
+                _int(exchange.header(names["limit"])),
+                _int(exchange.header(names["remaining"])),
+                _int(exchange.header(names["reset"])),
+            )
+        )
     with_headers = [s for s in samples if s[1] is not None or s[2] is not None or s[3] is not None]
     if not with_headers:
         pytest.skip("the server sends no rate-limit headers (documented as optional)")
-    verdict.add(judge_consistency(with_headers, section, names, request["operation"], target.secrets,
-                                  exact=target.options.workers <= 1))
+    verdict.add(
+        judge_consistency(
+            with_headers, section, names, request["operation"], target.secrets, exact=target.options.workers <= 1
+        )
+    )
     verdict.conclude()
 
 
-def judge_consistency(samples: list[tuple[Exchange, int | None, int | None, int | None]], section: dict[str, Any],
-                      names: dict[str, str], operation: str, secrets: tuple[str, ...], *, exact: bool) -> list[Finding]:
+def judge_consistency(
+    samples: list[tuple[Exchange, int | None, int | None, int | None]],
+    section: dict[str, Any],
+    names: dict[str, str],
+    operation: str,
+    secrets: tuple[str, ...],
+    *,
+    exact: bool,
+) -> list[Finding]:
     """Judges consecutive rate-limit headers of one client."""
 
     def fail(message: str, exchange: Exchange) -> list[Finding]:
@@ -125,14 +154,16 @@ def judge_consistency(samples: list[tuple[Exchange, int | None, int | None, int 
             if reset > 10**11:
                 return fail(f"{names['reset']} {reset} looks like milliseconds; documented: Unix seconds.", exchange)
             if reset < 10**9:
-                return fail(f"{names['reset']} {reset} is not a Unix timestamp (seconds); it looks like a delay.",
-                            exchange)
+                return fail(
+                    f"{names['reset']} {reset} is not a Unix timestamp (seconds); it looks like a delay.", exchange
+                )
             if reset < now - 2:
-                return fail(f"{names['reset']} {reset} is {now - reset:.0f} s in the past; it must be now or later.",
-                            exchange)
+                return fail(
+                    f"{names['reset']} {reset} is {now - reset:.0f} s in the past; it must be now or later.", exchange
+                )
         elif reset < 0:
             return fail(f"{names['reset']} {reset} is negative.", exchange)
-    for (a, limit_a, rem_a, reset_a), (b, limit_b, rem_b, reset_b) in zip(samples, samples[1:], strict=False):
+    for (_, limit_a, rem_a, reset_a), (b, limit_b, rem_b, reset_b) in zip(samples, samples[1:], strict=False):
         if limit_a != limit_b and reset_a == reset_b:
             return fail(f"{names['limit']} changed from {limit_a} to {limit_b} within one window.", b)
         if reset_a != reset_b or rem_a is None or rem_b is None:
@@ -140,8 +171,11 @@ def judge_consistency(samples: list[tuple[Exchange, int | None, int | None, int 
         if rem_a == 0:
             continue
         if rem_b == rem_a or rem_b > rem_a or (exact and rem_b != rem_a - 1):
-            return fail(f"{names['remaining']} went from {rem_a} to {rem_b} after one request; it must fall by one "
-                        "per counted request.", b)
+            return fail(
+                f"{names['remaining']} went from {rem_a} to {rem_b} after one request; it must fall by one "
+                "per counted request.",
+                b,
+            )
     return []
 
 
@@ -192,8 +226,13 @@ def burst(target: Target) -> Burst:
     if limit * 2 + 5 > MAX_BURST:
         return Burst(limit=limit, skip_reason=f"the limit ({limit} per window) is too large to probe politely")
     result = Burst(limit=limit)
-    client = Client(target.base_url, api_key=target.api_key, auth=auth_locations(target.profile),
-                    timeout=target.options.timeout, rate=None)
+    client = Client(
+        target.base_url,
+        api_key=target.api_key,
+        auth=auth_locations(target.profile),
+        timeout=target.options.timeout,
+        rate=None,
+    )
     try:
         for _ in range(limit * 2 + 5):
             exchange = client.request(retry_throttled=False, **request)
@@ -226,28 +265,71 @@ def test_exceeded(target: Target, verdict: Verdict, burst: Burst) -> None:
     section = _section(target)
     operation = "*"
     if burst.refused is None:
-        verdict.add([finding("rate-limit.exceeded", operation,
-                             f"{burst.sent} requests in a burst against a limit of {burst.limit} were all answered; "
-                             f"documented: {section['exceeded_status']} once the limit is exceeded.",
-                             rule=section, exchange=burst.last, secrets=target.secrets)])
+        verdict.add(
+            [
+                finding(
+                    "rate-limit.exceeded",
+                    operation,
+                    f"{burst.sent} requests in a burst against a limit of {burst.limit} were all answered; "
+                    f"documented: {section['exceeded_status']} once the limit is exceeded.",
+                    rule=section,
+                    exchange=burst.last,
+                    secrets=target.secrets,
+                )
+            ]
+        )
     elif burst.refused.status != section["exceeded_status"]:
-        verdict.add([finding("rate-limit.exceeded", operation,
-                             f"request {burst.sent} of a burst answered {burst.refused.status or burst.refused.error}; "
-                             f"documented: {section['exceeded_status']} when the limit is exceeded.",
-                             rule=section, exchange=burst.refused, secrets=target.secrets)])
+        verdict.add(
+            [
+                finding(
+                    "rate-limit.exceeded",
+                    operation,
+                    f"request {burst.sent} of a burst answered {burst.refused.status or burst.refused.error}; "
+                    f"documented: {section['exceeded_status']} when the limit is exceeded.",
+                    rule=section,
+                    exchange=burst.refused,
+                    secrets=target.secrets,
+                )
+            ]
+        )
     else:
         names = dict(section.get("headers") or {})
         if section.get("retry_after") and not burst.refused.header("Retry-After"):
-            verdict.add([finding("rate-limit.exceeded", operation,
-                                 f"the {burst.refused.status} answer has no Retry-After header; documented: a wait "
-                                 "hint in seconds.", rule=section, exchange=burst.refused, secrets=target.secrets)])
+            verdict.add(
+                [
+                    finding(
+                        "rate-limit.exceeded",
+                        operation,
+                        f"the {burst.refused.status} answer has no Retry-After header; documented: a wait "
+                        "hint in seconds.",
+                        rule=section,
+                        exchange=burst.refused,
+                        secrets=target.secrets,
+                    )
+                ]
+            )
         elif _wait_hint(burst.refused, section, names) is None and names:
-            verdict.add([finding("rate-limit.exceeded", operation,
-                                 f"the {burst.refused.status} answer gives no wait hint (Retry-After or "
-                                 f"{names.get('reset')}).", rule=section, exchange=burst.refused,
-                                 secrets=target.secrets)])
-        verdict.add(judge_envelope(target.profile, burst.refused, operation, target.secrets,
-                                   envelope_required=section.get("exceeded_body", "envelope") == "envelope"))
+            verdict.add(
+                [
+                    finding(
+                        "rate-limit.exceeded",
+                        operation,
+                        f"the {burst.refused.status} answer gives no wait hint (Retry-After or {names.get('reset')}).",
+                        rule=section,
+                        exchange=burst.refused,
+                        secrets=target.secrets,
+                    )
+                ]
+            )
+        verdict.add(
+            judge_envelope(
+                target.profile,
+                burst.refused,
+                operation,
+                target.secrets,
+                envelope_required=section.get("exceeded_body", "envelope") == "envelope",
+            )
+        )
     verdict.conclude()
 
 
@@ -259,8 +341,17 @@ def test_recovery(target: Target, verdict: Verdict, burst: Burst) -> None:
     if burst.recovered is None:
         pytest.skip("; ".join(burst.notes) or "the burst was not refused with the documented status")
     if not 200 <= (burst.recovered.status or 0) < 300:
-        verdict.add([finding("rate-limit.recovery", "*",
-                             f"after waiting {burst.waited_s:.1f} s as the server said, a request answered "
-                             f"{burst.recovered.status or burst.recovered.error}; it must succeed again.",
-                             rule=_section(target), exchange=burst.recovered, secrets=target.secrets)])
+        verdict.add(
+            [
+                finding(
+                    "rate-limit.recovery",
+                    "*",
+                    f"after waiting {burst.waited_s:.1f} s as the server said, a request answered "
+                    f"{burst.recovered.status or burst.recovered.error}; it must succeed again.",
+                    rule=_section(target),
+                    exchange=burst.recovered,
+                    secrets=target.secrets,
+                )
+            ]
+        )
     verdict.conclude()

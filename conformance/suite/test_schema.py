@@ -126,16 +126,22 @@ def run_engine(target: Target, progress: Any = None) -> EngineRun:
                     rule_id = MALFORMED.get(type(failure).__name__) or CHECK_RULES.get(node.name)
                     if rule_id is None:
                         continue
-                    operation = labels.get(failure.operation, failure.operation)
+                    operation = labels.get(str(failure.operation), str(failure.operation))
                     interaction = recorder.interactions.get(case_id)
                     status = interaction.response.status_code if interaction and interaction.response else None
                     if status == throttled or (rule_id, operation) in seen:
                         continue  # a throttled answer is "wait and retry", not a failure
                     seen.add((rule_id, operation))
                     result.findings.setdefault(operation, []).append(
-                        finding(rule_id, operation, _message(failure, node.failure_info.code_sample, target),
-                                rule={"source": spec_source(target, operation, status)},
-                                tier="documented", exchange=_exchange(interaction), secrets=target.secrets)
+                        finding(
+                            rule_id,
+                            operation,
+                            _message(failure, node.failure_info.code_sample, target),
+                            rule={"source": spec_source(target, operation, status)},
+                            tier="documented",
+                            exchange=_exchange(interaction),
+                            secrets=target.secrets,
+                        )
                     )
         elif isinstance(event, events.NonFatalError):
             label = getattr(event, "label", "") or ""
@@ -206,14 +212,33 @@ def _exchange(interaction: Any) -> Any:
     request, response = interaction.request, interaction.response
     flat = {k: ", ".join(v) if isinstance(v, list) else str(v) for k, v in dict(request.headers).items()}
     if response is None:
-        return Exchange(operation=None, method=request.method, url=request.uri, request_headers=flat,
-                        request_body=request.body, status=None, response_headers=httpx.Headers(), body=b"",
-                        error="no response", error_kind="unreachable", elapsed_s=0.0)
+        return Exchange(
+            operation=None,
+            method=request.method,
+            url=request.uri,
+            request_headers=flat,
+            request_body=request.body,
+            status=None,
+            response_headers=httpx.Headers(),
+            body=b"",
+            error="no response",
+            error_kind="unreachable",
+            elapsed_s=0.0,
+        )
     response_headers = {k: ", ".join(v) if isinstance(v, list) else str(v) for k, v in dict(response.headers).items()}
-    return Exchange(operation=None, method=request.method, url=request.uri, request_headers=flat,
-                    request_body=request.body, status=response.status_code,
-                    response_headers=httpx.Headers(response_headers), body=response.content or b"",
-                    error=None, error_kind=None, elapsed_s=float(response.elapsed or 0))
+    return Exchange(
+        operation=None,
+        method=request.method,
+        url=request.uri,
+        request_headers=flat,
+        request_body=request.body,
+        status=response.status_code,
+        response_headers=httpx.Headers(response_headers),
+        body=response.content or b"",
+        error=None,
+        error_kind=None,
+        elapsed_s=float(response.elapsed or 0),
+    )
 
 
 _RUN_LOCK = threading.Lock()

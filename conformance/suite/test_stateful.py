@@ -57,19 +57,33 @@ def test_created_resource_is_readable(target: Target, verdict: Verdict, linked_o
         if not op_id or op_id not in target.profile.operations:
             continue
         next_op = target.operation(op_id)
-        params = {param.split(".", 1)[-1]: _link_value(expression, body)
-                  for param, expression in (link.get("parameters") or {}).items()}
+        params = {
+            param.split(".", 1)[-1]: _link_value(expression, body)
+            for param, expression in (link.get("parameters") or {}).items()
+        }
         path_params = {k: v for k, v in params.items() if k in next_op.path_params}
         query = {k: v for k, v in params.items() if k not in path_params and next_op.param(k, "query")}
         fields = link.get("requestBody")
-        fields = {k: _link_value(v, body) for k, v in fields.items()} if isinstance(fields, dict) else \
-            (_link_value(fields, body) if fields is not None else None)
+        fields = (
+            {k: _link_value(v, body) for k, v in fields.items()}
+            if isinstance(fields, dict)
+            else (_link_value(fields, body) if fields is not None else None)
+        )
         missing = [k for k, v in {**path_params, **(fields if isinstance(fields, dict) else {})}.items() if v is None]
         if missing or (link.get("requestBody") is not None and fields is None):
-            verdict.add([finding("schema.stateful", linked_op,
-                                 f"link {name!r}: the create's answer has no value for "
-                                 f"{', '.join(missing) or 'the request body'} ({link.get('parameters') or ''}"
-                                 f"{link.get('requestBody') or ''}).", exchange=created, secrets=target.secrets)])
+            verdict.add(
+                [
+                    finding(
+                        "schema.stateful",
+                        linked_op,
+                        f"link {name!r}: the create's answer has no value for "
+                        f"{', '.join(missing) or 'the request body'} ({link.get('parameters') or ''}"
+                        f"{link.get('requestBody') or ''}).",
+                        exchange=created,
+                        secrets=target.secrets,
+                    )
+                ]
+            )
             continue
         overrides: dict[str, Any] = {"path_params": path_params, "query": query}
         try:
@@ -85,10 +99,19 @@ def test_created_resource_is_readable(target: Target, verdict: Verdict, linked_o
             verdict.add(transport)
         elif not 200 <= (after.status or 0) < 300 and not (next_op.method != "GET" and after.status in NOT_STATE):
             what = "readable" if next_op.method == "GET" else "usable through its links"
-            verdict.add([finding("schema.stateful", linked_op,
-                                 f"{next_op.method} {next_op.path} for the resource {linked_op} just created "
-                                 f"({link_summary(path_params, fields)}) answered {after.status}; a created "
-                                 f"resource must be {what}.", exchange=after, secrets=target.secrets)])
+            verdict.add(
+                [
+                    finding(
+                        "schema.stateful",
+                        linked_op,
+                        f"{next_op.method} {next_op.path} for the resource {linked_op} just created "
+                        f"({link_summary(path_params, fields)}) answered {after.status}; a created "
+                        f"resource must be {what}.",
+                        exchange=after,
+                        secrets=target.secrets,
+                    )
+                ]
+            )
     if not followed and not verdict.findings:
         pytest.skip("no link to follow")
     verdict.conclude()
@@ -99,7 +122,7 @@ def _link_value(expression: Any, body: Any) -> Any:
     (None when it is not there) or a literal."""
     if isinstance(expression, str) and expression.startswith(BODY):
         try:
-            return resolve_pointer(body, expression[len(BODY):])
+            return resolve_pointer(body, expression[len(BODY) :])
         except KeyError:
             return None
     return expression
@@ -136,7 +159,17 @@ def test_valid_request_is_accepted(target: Target, verdict: Verdict, valid_reque
     if transport:
         verdict.add(transport)
     elif not 200 <= (exchange.status or 0) < 300:
-        verdict.add([finding("schema.positive-data", operation,
-                             f"{op.method} {op.path} with {valid_request['why']} answered {exchange.status}; "
-                             "documented: accepted.", rule=valid_request, exchange=exchange, secrets=target.secrets)])
+        verdict.add(
+            [
+                finding(
+                    "schema.positive-data",
+                    operation,
+                    f"{op.method} {op.path} with {valid_request['why']} answered {exchange.status}; "
+                    "documented: accepted.",
+                    rule=valid_request,
+                    exchange=exchange,
+                    secrets=target.secrets,
+                )
+            ]
+        )
     verdict.conclude()

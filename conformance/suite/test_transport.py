@@ -25,17 +25,35 @@ def test_answers_json(target: Target, verdict: Verdict) -> None:
         if transport:
             verdict.add(transport)
         elif exchange.content_type not in JSON_TYPES:
-            verdict.add([finding("transport.invalid-response", op.operation_id,
-                                 f"{op.method} {op.path} answered {exchange.status} as "
-                                 f"{exchange.content_type or 'no content type'!r}; documented: JSON.",
-                                 exchange=exchange, secrets=target.secrets, tier="documented")])
+            verdict.add(
+                [
+                    finding(
+                        "transport.invalid-response",
+                        op.operation_id,
+                        f"{op.method} {op.path} answered {exchange.status} as "
+                        f"{exchange.content_type or 'no content type'!r}; documented: JSON.",
+                        exchange=exchange,
+                        secrets=target.secrets,
+                        tier="documented",
+                    )
+                ]
+            )
         else:
             try:
                 exchange.json()
             except ValueError as exc:
-                verdict.add([finding("transport.invalid-response", op.operation_id,
-                                     f"{op.method} {op.path} answered {exchange.status}: {exc}.",
-                                     exchange=exchange, secrets=target.secrets, tier="documented")])
+                verdict.add(
+                    [
+                        finding(
+                            "transport.invalid-response",
+                            op.operation_id,
+                            f"{op.method} {op.path} answered {exchange.status}: {exc}.",
+                            exchange=exchange,
+                            secrets=target.secrets,
+                            tier="documented",
+                        )
+                    ]
+                )
         verdict.conclude()
         return
     pytest.skip("no GET operation that can be requested")

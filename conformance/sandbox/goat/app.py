@@ -11,7 +11,7 @@ import re
 import sqlite3
 import uuid
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -236,7 +236,7 @@ class GoatApi:
         if category is not None:
             self.category(category)
         position = self.paging.decode(query.get("cursor"))
-        sql, params = "SELECT id FROM products ORDER BY id", ()
+        sql, params = "SELECT id FROM products ORDER BY id", cast(tuple[str, ...], ())
         if category is not None:
             sql, params = "SELECT id FROM products WHERE category = ? ORDER BY id", (category,)
         page_ids, next_cursor = self.paging.page([row["id"] for row in self.db.all(sql, params)], position, limit)

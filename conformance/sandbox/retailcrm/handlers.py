@@ -60,7 +60,10 @@ async def credentials(request: Request) -> Response:
 async def list_customers(request: Request) -> Response:
     c = await call(request)
     limit, page = page_request(c)
-    filters = [("id", integers(c.query, "filter", "ids")), ("external_id", strings(c.query, "filter", "externalIds"))]
+    filters: list[tuple[str, list[Any]]] = [
+        ("id", integers(c.query, "filter", "ids")),
+        ("external_id", strings(c.query, "filter", "externalIds")),
+    ]
     return filtered_page(c, "customers", filters, limit, page)
 
 

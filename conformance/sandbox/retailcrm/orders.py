@@ -52,7 +52,11 @@ async def list_orders(request: Request) -> Response:
     external_ids = strings(c.query, "filter", "externalIds")
     if numbers and c.has("schema.server-error"):
         raise ApiError(500, "Internal server error")
-    filters = [("id", ids), ("json_extract(body, '$.number')", numbers), ("external_id", external_ids)]
+    filters: list[tuple[str, list[Any]]] = [
+        ("id", ids),
+        ("json_extract(body, '$.number')", numbers),
+        ("external_id", external_ids),
+    ]
     return filtered_page(c, "orders", filters, limit, page)
 
 
