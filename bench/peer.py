@@ -355,6 +355,7 @@ def main() -> int:
         help="examples per operation for both tools (default 8, the suite's default)",
     )
     parser.add_argument("--fresh", action="store_true", help="drop bench/results/peer.jsonl and run every case")
+    parser.add_argument("--table-only", action="store_true", help="run nothing; render what peer.jsonl holds")
     args = parser.parse_args()
     apis = args.api or list(SANDBOXES)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -362,6 +363,9 @@ def main() -> int:
         JSONL.unlink()
     done = load_records()
     todo = [case for api in apis for case in cases_for(api, args.fault) if case_key(case) not in done]
+    if args.table_only:
+        todo = []
+        apis = [api for api in apis if any(record["api"] == api for record in done.values())]
     print(f"{len(todo)} case(s) to run, {len(done)} already in {JSONL.relative_to(ROOT)}", file=sys.stderr)
 
     def one(case: dict[str, Any]) -> None:

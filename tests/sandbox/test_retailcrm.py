@@ -29,7 +29,9 @@ FULL, SINGLE = KEYS["full"], KEYS["single"]
 UNLIMITED = (1_000_000, 1.0)
 LIMITED = (3, 1.0)
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
-FIXTURES = Path(os.environ.get("RETAILCRM_FIXTURES", Path(__file__).resolve().parents[3] / "shared/fixtures/retailcrm"))
+_SHARED = Path(__file__).resolve().parents[3] / "shared/fixtures/retailcrm"
+_COPY = Path(__file__).resolve().parents[1] / "fixtures/retailcrm"  # a fresh clone has no ../shared
+FIXTURES = Path(os.environ.get("RETAILCRM_FIXTURES", _SHARED if _SHARED.is_dir() else _COPY))
 
 
 def client(*faults: str, db: str | None = None, rate_limit: tuple[int, float] | None = UNLIMITED) -> TestClient:
