@@ -46,7 +46,7 @@ FAULTS = {
     "schema.status-code": "checkout answers 200 instead of 201",
     "schema.content-type": "getProduct answers its JSON body as text/plain",
     "schema.response-headers": "checkout's 201 answer lacks the X-RateLimit-Reset header",
-    "schema.server-error": "listProducts answers 500 when the brand filter matches no product",
+    "schema.server-error": "listProducts answers 500 for a page of one item (limit=1)",
     "schema.negative-data": "checkout accepts a line quantity below 1 (treated as 1)",
     "schema.positive-data": "listProducts refuses the documented category filter with 400",
     "schema.stateful": "orders created by checkout answer 404 on getOrder",

@@ -156,7 +156,7 @@ async def list_products(request: Request) -> Response:
             params.append(value)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     total = db.scalar(f"SELECT COUNT(*) FROM products{clause}", params)
-    if total == 0 and request.query_params.get("brand") and settings.has("schema.server-error"):
+    if request.query_params.get("limit") == "1" and settings.has("schema.server-error"):
         raise ApiError(500, "Internal server error")
 
     def fetch(limit: int, start: int) -> list[dict[str, Any]]:
