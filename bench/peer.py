@@ -39,6 +39,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.readme import write_block  # noqa: E402
 from conformance.profile import load_profile  # noqa: E402
 from conformance.sandbox import SANDBOXES, load_sandbox  # noqa: E402
 from conformance.selftest import FAST_RATE_LIMIT, RUN_OPTIONS, SANDBOX_RATE_LIMITS, key_for  # noqa: E402
@@ -342,6 +343,42 @@ def render(records: dict[str, dict[str, Any]], apis: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summary(records: dict[str, dict[str, Any]], apis: list[str]) -> str:
+    """Per API: faults, and how many each tool detected at what cost (the README's short table)."""
+    lines = [
+        "| API | faults | conformance detected | time | requests | schemathesis detected | time | requests |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for api in apis:
+        faulty = [r for r in records.values() if r["api"] == api and r["fault"] is not None]
+        if not faulty:
+            continue
+        a = [r["conformance"] for r in faulty]
+        b = [r["schemathesis"] for r in faulty]
+        caught_b = sum(bool(schemathesis_verdict(r, records)[0]) for r in faulty)
+        lines.append(
+            f"| {api} | {len(faulty)} | {sum(x['detected'] for x in a)} | {sum(x['time_s'] for x in a):.0f} s | "
+            f"{sum(x['requests'] for x in a)} | {caught_b} | {sum(x['time_s'] for x in b):.0f} s | "
+            f"{sum(x['requests'] for x in b)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def readme_block(records: dict[str, dict[str, Any]], apis: list[str], table: str) -> str:
+    """The README's peer section: the command, the per-API summary, the totals, the full table folded."""
+    totals = next(line for line in table.splitlines() if line.startswith("detected "))
+    return (
+        "`.venv/bin/python bench/peer.py --jobs 2` (resumable; `--fresh` reruns every case). Both tools get "
+        "the same seed, example budget and faulty sandbox; a Schemathesis failure counts only when it is not "
+        "also reported on the clean sandbox of the same API. That makes Schemathesis' count generous: a failure "
+        "unrelated to the fault counts as a detection when the clean run happened not to show it (gaming-goods: "
+        "`positive_data_acceptance GET /products` in most fault runs).\n\n"
+        f"{summary(records, apis)}\n**{totals}**\n\n"
+        "<details><summary>Every case</summary>\n\n"
+        f"{table}\n</details>\n"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--api", action="append", choices=list(SANDBOXES), help="only these APIs (repeatable)")
@@ -385,9 +422,14 @@ def main() -> int:
 
     with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
         list(pool.map(one, todo))
-    table = render(load_records(), apis)
+    records = load_records()
+    table = render(records, apis)
     print(table)
     TABLE.write_text(table, encoding="utf-8")
+    if set(apis) == set(SANDBOXES) and not args.fault:
+        write_block("peer-table", readme_block(records, apis, table))
+    else:
+        print("--api/--fault: README.md left alone", file=sys.stderr)
     return 0
 
 

@@ -24,12 +24,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.readme import write_block  # noqa: E402
 from conformance.sandbox import SANDBOXES  # noqa: E402
 from conformance.selftest import FaultCase, detect, fault_cases, run_suite  # noqa: E402
 
-README = ROOT / "README.md"
 RESULTS = ROOT / "bench" / "results" / "selftest_table.md"
-START, END = "<!-- selftest-table:start -->", "<!-- selftest-table:end -->"
 
 
 def detect_case(case: FaultCase) -> dict[str, Any]:
@@ -71,21 +70,6 @@ def render(detections: list[dict[str, Any]], cleans: list[dict[str, Any]], secon
     return "\n".join(lines) + "\n"
 
 
-def replace_between_markers(text: str, table: str) -> str:
-    """`text` with `table` between the markers (appended at the end, markers included, when absent)."""
-    block = f"{START}\n{table}{END}"
-    start, end = text.find(START), text.find(END)
-    if start == -1 or end == -1 or end < start:
-        return text.rstrip("\n") + f"\n\n{block}\n"
-    return text[:start] + block + text[end + len(END) :]
-
-
-def write_readme(table: str) -> None:
-    """Edits only between the markers, re-reading README.md right before writing (others edit it too)."""
-    text = README.read_text(encoding="utf-8")
-    README.write_text(replace_between_markers(text, table), encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--api", action="append", choices=list(SANDBOXES), help="only these APIs (repeatable)")
@@ -116,7 +100,7 @@ def main() -> int:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(table, encoding="utf-8")
     if args.api is None:
-        write_readme(table)
+        write_block("selftest-table", table)
     else:
         print(f"--api: README.md left alone; table in {os.path.relpath(RESULTS)}", file=sys.stderr)
     return 0

@@ -78,6 +78,7 @@ def run_suite(
     extra: tuple[str, ...] = (),
     max_examples: int | None = None,
     keyword: str | None = None,
+    rate: str | None = None,
 ) -> dict[str, Any]:
     """Runs `conformance run` in-process against the embedded sandbox; returns the JSON result."""
     from conformance.cli import main
@@ -97,7 +98,7 @@ def run_suite(
         key = next((key_for(api, f) for f in faults if key_for(api, f)), None)
         if key:
             argv += ["--api-key", key]
-        rate = next((SANDBOX_RATE_LIMITS[f] for f in faults if f in SANDBOX_RATE_LIMITS), FAST_RATE_LIMIT)
+        rate = rate or next((SANDBOX_RATE_LIMITS[f] for f in faults if f in SANDBOX_RATE_LIMITS), FAST_RATE_LIMIT)
         env_rate = _sandbox_rate(rate)
         with env_rate, contextlib.redirect_stdout(io.StringIO()):
             code = main(argv)

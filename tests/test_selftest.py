@@ -6,7 +6,7 @@ import pytest
 
 from conformance.rules import RULES
 from conformance.sandbox import SANDBOXES, load_sandbox
-from conformance.selftest import FaultCase, detect, fault_cases, run_suite
+from conformance.selftest import SANDBOX_RATE_LIMITS, FaultCase, detect, fault_cases, run_suite
 
 CASES = fault_cases()
 
@@ -18,6 +18,20 @@ def test_clean_sandbox_has_no_findings(api: str) -> None:
     assert messages == []
     assert result["exit_code"] == 0
     assert result["summary"]["passed"] > 0
+
+
+RATE_LIMITED = sorted({case.api for case in CASES if case.rule == "rate-limit.recovery"})
+
+
+@pytest.mark.parametrize("api", RATE_LIMITED)
+def test_clean_sandbox_passes_the_rate_limit_probe(api: str) -> None:
+    """The burst's rules pass on a clean sandbox at the small limit the faulty ones get."""
+    rules = ("rate-limit.exceeded", "rate-limit.recovery")
+    result = run_suite(api, rules=rules, extra=("--probe-rate-limit",), rate=SANDBOX_RATE_LIMITS[rules[1]])
+    messages = [f"[{f['rule']}] {f['operation']}: {f['message']}" for f in result["findings"]]
+    assert messages == []
+    assert result["exit_code"] == 0
+    assert result["summary"]["passed"] >= 2
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
