@@ -58,6 +58,8 @@ def run_once(api: str, workers: int) -> dict[str, Any]:
         "wall_s": wall,
         "requests": result.get("requests_sent"),
         "findings": len(result.get("findings", [])) if result else None,
+        "seed": result.get("seed"),
+        "found": [f"{f['rule']} {f['operation']}: {f['message'][:300]}" for f in result.get("findings", [])],
         "exit_code": proc.returncode,
         "stderr": proc.stderr.strip().splitlines()[-1:] if proc.returncode not in (0, 1) else [],
     }
@@ -117,8 +119,10 @@ def render(runs: list[dict[str, Any]], apis: list[str], repeat: int) -> str:
     odd = [r for r in runs if r["exit_code"] not in (0,) or r["findings"]]
     for r in odd:
         lines.append(
-            f"- {r['api']} ({r['workers']} worker(s), round {r['round']}): exit {r['exit_code']}, "
+            f"- {r['api']} ({r['workers']} worker(s), round {r['round']}, seed {r.get('seed')}): "
+            f"exit {r['exit_code']}, "
             f"{r['findings']} finding(s) on the clean sandbox {' '.join(r['stderr'])}".rstrip()
+            + "".join(f"\n  - {found}" for found in r.get("found", []))
         )
     return "\n".join(lines) + "\n"
 

@@ -443,10 +443,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.max_examples:
         pytest_args += ["--max-examples", str(args.max_examples)]
     if args.workers > 1:
-        # One module, one worker: the engine runs once, and the rate-limit and idempotency scenarios
-        # do not share a window with each other. (xdist's loadgroup would do the same, but its
-        # xdist_group marks are lost under pytest 9.)
-        pytest_args += ["-n", str(args.workers), "--dist", "loadfile"]
+        # The plugin's scheduler keeps each module on one worker and splits the engine (conformance/scheduling.py).
+        pytest_args += ["-n", str(args.workers)]
     if pace:
         pytest_args += ["--pace", f"{pace[0]}/{pace[1]:g}"]
     if args.keyword:

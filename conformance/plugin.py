@@ -204,6 +204,17 @@ def pytest_configure_node(node: Any) -> None:
     }
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Spreads the suite over xdist workers: modules whole, the engine split (conformance/scheduling.py)."""
+    if config.stash.get(run_state_key, None) is None or config.getvalue("dist") == "each":
+        return None
+    from conformance.profile import load_profile
+    from conformance.scheduling import SuiteScheduling
+
+    return SuiteScheduling(config, log, load_profile(config.getoption("spec") or config.getoption("api")))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     """Redacts the key from everything a test report carries to the terminal, JUnit and JSON.

@@ -1,7 +1,7 @@
 """Schema: Schemathesis drives every operation (examples, coverage, fuzzing, stateful links).
 
-The engine runs once per session; each operation's test then reports the failures Schemathesis
-found for it, each mapped to a stable rule id.
+The engine runs once per session (with several workers, once per scope of conformance/scheduling.py);
+each operation's test then reports the failures Schemathesis found for it, each mapped to a stable rule id.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 
 from conformance.findings import Finding, finding
 from conformance.profile import resolve_pointer
+from conformance.scheduling import ENGINE, STATEFUL, engine_scope, scope_operations
 from conformance.suite.conftest import Verdict
 from conformance.target import Target
 
@@ -60,8 +61,8 @@ def rate_string(requests: int, window_s: float) -> str:
     return f"{max(int(per_second * 60), 1)}/m"
 
 
-def engine_config(target: Target, spec: dict[str, Any]) -> dict[str, Any]:
-    """Returns the Schemathesis configuration of a run against `target`."""
+def engine_config(target: Target, spec: dict[str, Any], scope: str = ENGINE) -> dict[str, Any]:
+    """Returns the Schemathesis configuration of a run against `target` (the stateful phase only in its scope)."""
     requests, window = target.pacing()
     # A margin under the limit: the engine's limiter and the server's window need not line up.
     requests = max(int(requests * PACING_MARGIN) // max(target.options.workers, 1), 1)
@@ -76,7 +77,7 @@ def engine_config(target: Target, spec: dict[str, Any]) -> dict[str, Any]:
         "generation": {"max-examples": target.options.max_examples or DEFAULT_MAX_EXAMPLES, "database": "none"},
         "checks": {name: {"enabled": False} for name in DISABLED_CHECKS},
         # Wrong methods are test_errors' job (405, Allow, envelope); the engine would only repeat them.
-        "phases": {"coverage": {"unexpected-methods": []}},
+        "phases": {"coverage": {"unexpected-methods": []}, "stateful": {"enabled": scope in (ENGINE, STATEFUL)}},
         "max-redirects": 0,
         "suppress-health-check": ["all"],
     }
@@ -101,13 +102,19 @@ def readable_spec(target: Target) -> dict[str, Any]:
     return spec
 
 
-def run_engine(target: Target, progress: Any = None) -> EngineRun:
-    """Runs Schemathesis against the target; `progress` (conformance.progress.Progress) hears of each phase."""
+def run_engine(target: Target, progress: Any = None, scope: str = ENGINE) -> EngineRun:
+    """Runs Schemathesis against the target, on the operations of `scope`.
+
+    `progress` (conformance.progress.Progress) hears of each phase.
+    """
     import schemathesis
     from schemathesis.engine import events
 
     spec = readable_spec(target)
-    schema = schemathesis.openapi.from_dict(spec, config=schemathesis.Config.from_dict(engine_config(target, spec)))
+    config = schemathesis.Config.from_dict(engine_config(target, spec, scope))
+    schema: Any = schemathesis.openapi.from_dict(spec, config=config)
+    if scope != ENGINE:
+        schema = schema.include(operation_id=scope_operations(target.profile, scope, target.options.workers))
     labels = {op.label: op.operation_id for op in target.profile.operations.values()}
     throttled = int(target.profile.data["rate_limit"]["exceeded_status"])
     result = EngineRun()
@@ -244,16 +251,33 @@ def _exchange(interaction: Any) -> Any:
 _RUN_LOCK = threading.Lock()
 
 
+class EngineRuns:
+    """The engine's runs of this session, each started by the first test that needs it."""
+
+    def __init__(self, target: Target, progress: Any) -> None:
+        self.target = target
+        self.progress = progress
+        self.runs: dict[str, EngineRun] = {}
+        self.trouble: str | None = None
+        self.probed = False
+
+    def for_operation(self, operation_id: str) -> EngineRun:
+        scope = engine_scope(self.target.profile, operation_id, self.target.options.workers)
+        with _RUN_LOCK:
+            if not self.probed:
+                self.trouble, self.probed = preflight(self.target), True
+            if scope not in self.runs:
+                trouble = self.trouble
+                run = EngineRun(errors=[trouble]) if trouble else run_engine(self.target, self.progress, scope)
+                self.runs[scope] = run
+            return self.runs[scope]
+
+
 @pytest.fixture(scope="session")
-def engine_run(target: Target, pytestconfig: pytest.Config) -> EngineRun:
-    """Runs Schemathesis once per session against the target."""
+def engine_runs(target: Target, pytestconfig: pytest.Config) -> EngineRuns:
     from conformance.progress import engine_listener
 
-    with _RUN_LOCK:
-        trouble = preflight(target)
-        if trouble:
-            return EngineRun(errors=[trouble])
-        return run_engine(target, engine_listener(pytestconfig))
+    return EngineRuns(target, engine_listener(pytestconfig))
 
 
 def preflight(target: Target) -> str | None:
@@ -277,14 +301,15 @@ def preflight(target: Target) -> str | None:
 
 
 @pytest.mark.rules(*SCHEMA_RULES, "transport.invalid-response")
-def test_schema(engine_run: EngineRun, schema_op: str, verdict: Verdict, request: pytest.FixtureRequest) -> None:
+def test_schema(engine_runs: EngineRuns, schema_op: str, verdict: Verdict, request: pytest.FixtureRequest) -> None:
     """Fails when Schemathesis finds a response that breaks the spec for this operation."""
     target = verdict.target
+    if not target.writes_allowed and target.operation(schema_op).method in ("POST", "PUT", "PATCH", "DELETE"):
+        pytest.skip("sends writes: the target is not on loopback; pass --allow-writes to include it")
+    engine_run = engine_runs.for_operation(schema_op)
     if not engine_run.counted:
         engine_run.counted = True
         target.external_requests += engine_run.requests
-    if not target.writes_allowed and target.operation(schema_op).method in ("POST", "PUT", "PATCH", "DELETE"):
-        pytest.skip("sends writes: the target is not on loopback; pass --allow-writes to include it")
     if engine_run.errors and not engine_run.findings:
         pytest.skip(engine_run.errors[0])
     verdict.add(engine_run.findings.get(schema_op, []))

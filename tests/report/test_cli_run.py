@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from conformance.cli import main
+from conformance.profile import load_profile
 from conformance.report.commands import diff_main
 from conformance.report.model import Result
 from conformance.sandbox import load_sandbox
@@ -190,6 +191,33 @@ def test_run_with_workers_reaches_the_embedded_sandbox(capsys: pytest.CaptureFix
     assert result["seed"] == 7
     assert {item["operation"] for item in result["findings"]} >= {"getMe", "getProduct"}
     assert "errors      not found" in text
+
+
+@pytest.mark.slow
+def test_run_with_workers_splits_the_engine_and_keeps_its_findings(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, text = run(
+        capsys,
+        "--workers",
+        "2",
+        "--fault",
+        "schema.response-schema",
+        "--rule",
+        "schema.response-schema",
+        "-k",
+        "test_schema",
+        "--max-examples",
+        "3",
+        "--report-dir",
+        str(tmp_path),
+    )
+    assert code == 1, text
+    result = result_of(tmp_path)
+    assert {(f["rule"], f["operation"]) for f in result["findings"]} == {("schema.response-schema", "getProduct")}
+    judged = [c["operation"] for c in result["checks"] if c["rule"] == "schema.response-schema"]
+    assert sorted(judged) == sorted(load_profile("goat").operations)  # each operation once, on one worker or the other
+    assert result["requests_sent"] > 0
 
 
 @pytest.mark.slow
