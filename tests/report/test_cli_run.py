@@ -23,6 +23,11 @@ from conformance.sandbox import load_sandbox
 
 KEYS = tuple(load_sandbox("goat").KEYS.values())
 FAST = ("-k", "not test_schema", "--seed", "7")
+# the engine alone, briefly, against a sandbox whose getProduct breaks its response schema
+ENGINE_ON_A_BROKEN_SCHEMA = (
+    *("--fault", "schema.response-schema", "--rule", "schema.response-schema"),
+    *("-k", "test_schema", "--max-examples", "3"),
+)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -197,21 +202,7 @@ def test_run_with_workers_reaches_the_embedded_sandbox(capsys: pytest.CaptureFix
 def test_run_with_workers_splits_the_engine_and_keeps_its_findings(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    code, text = run(
-        capsys,
-        "--workers",
-        "2",
-        "--fault",
-        "schema.response-schema",
-        "--rule",
-        "schema.response-schema",
-        "-k",
-        "test_schema",
-        "--max-examples",
-        "3",
-        "--report-dir",
-        str(tmp_path),
-    )
+    code, text = run(capsys, "--workers", "2", *ENGINE_ON_A_BROKEN_SCHEMA, "--report-dir", str(tmp_path))
     assert code == 1, text
     result = result_of(tmp_path)
     assert {(f["rule"], f["operation"]) for f in result["findings"]} == {("schema.response-schema", "getProduct")}
@@ -222,17 +213,7 @@ def test_run_with_workers_splits_the_engine_and_keeps_its_findings(
 
 @pytest.mark.slow
 def test_run_shows_the_engine_phases_per_operation(capsys: pytest.CaptureFixture[str]) -> None:
-    code, text = run(
-        capsys,
-        "--fault",
-        "schema.response-schema",
-        "--rule",
-        "schema.response-schema",
-        "-k",
-        "test_schema",
-        "--max-examples",
-        "3",
-    )
+    code, text = run(capsys, *ENGINE_ON_A_BROKEN_SCHEMA)
     assert code == 1
     phases = {m.group(1): m.group(0) for m in re.finditer(r"^schema +engine: (\w+) .*$", text, re.M)}
     assert {"examples", "coverage", "fuzzing"} <= set(phases)
