@@ -100,6 +100,14 @@ class Progress:
 
     # --- collection -------------------------------------------------------------------------
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Silences xdist's worker status ("bringing up nodes..."): it would break these lines and `-q`."""
+        reporter = self.config.pluginmanager.get_plugin("terminaldistreporter")
+        if reporter is not None:
+            self.config.pluginmanager.unregister(reporter)
+            reporter.ensure_show_status = lambda: None  # also called by xdist directly, not as a hook
+
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:  # shown even in quiet mode: without it a broken spec would be silent
             self._write([(f"error collecting {report.nodeid or 'the suite'}:", {"red": True, "bold": True})])
