@@ -87,23 +87,17 @@ def test_method_not_allowed(target: Target, verdict: Verdict, wrong_method: dict
             if m in ("get", "post", "put", "patch", "delete")
         }
         offered = {m.strip().upper() for m in (allow or "").split(",") if m.strip()}
+        problem = None
         if not allow:
-            findings.append(
-                finding(
-                    "errors.method-not-allowed",
-                    "*",
-                    f"{what}: 405 without an Allow header; RFC 9110 requires Allow on 405 listing the path's methods.",
-                    rule=target.profile.data["errors"],
-                    exchange=exchange,
-                    secrets=target.secrets,
-                )
-            )
+            problem = "405 without an Allow header; RFC 9110 requires Allow on 405 listing the path's methods."
         elif method in offered or not (documented & offered):
+            problem = f"Allow is {allow!r}; documented methods of {path}: {', '.join(sorted(documented))}."
+        if problem:
             findings.append(
                 finding(
                     "errors.method-not-allowed",
                     "*",
-                    f"{what}: Allow is {allow!r}; documented methods of {path}: {', '.join(sorted(documented))}.",
+                    f"{what}: {problem}",
                     rule=target.profile.data["errors"],
                     exchange=exchange,
                     secrets=target.secrets,

@@ -217,14 +217,20 @@ def _exchange(interaction: Any) -> Any:
     from conformance.client import Exchange
 
     request, response = interaction.request, interaction.response
-    flat = {k: ", ".join(v) if isinstance(v, list) else str(v) for k, v in dict(request.headers).items()}
+
+    def flat(headers: Any) -> dict[str, str]:
+        return {k: ", ".join(v) if isinstance(v, list) else str(v) for k, v in dict(headers).items()}
+
+    sent: dict[str, Any] = {
+        "operation": None,
+        "method": request.method,
+        "url": request.uri,
+        "request_headers": flat(request.headers),
+        "request_body": request.body,
+    }
     if response is None:
         return Exchange(
-            operation=None,
-            method=request.method,
-            url=request.uri,
-            request_headers=flat,
-            request_body=request.body,
+            **sent,
             status=None,
             response_headers=httpx.Headers(),
             body=b"",
@@ -232,15 +238,10 @@ def _exchange(interaction: Any) -> Any:
             error_kind="unreachable",
             elapsed_s=0.0,
         )
-    response_headers = {k: ", ".join(v) if isinstance(v, list) else str(v) for k, v in dict(response.headers).items()}
     return Exchange(
-        operation=None,
-        method=request.method,
-        url=request.uri,
-        request_headers=flat,
-        request_body=request.body,
+        **sent,
         status=response.status_code,
-        response_headers=httpx.Headers(response_headers),
+        response_headers=httpx.Headers(flat(response.headers)),
         body=response.content or b"",
         error=None,
         error_kind=None,
