@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RULE",
         help="with the embedded sandbox: break this rule on purpose (see `sandbox API --list-faults`)",
     )
+    run.add_argument(
+        "--variation",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with the embedded sandbox: show this conforming variation, a reasonable behaviour the documents "
+        "leave open, which must not be flagged (see `sandbox API --list-variations`)",
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     run.add_argument("-k", dest="keyword", help="only run tests matching this pytest expression")
     run.add_argument(
@@ -120,6 +128,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="break this rule on purpose (repeatable); see --list-faults",
     )
     sandbox.add_argument("--list-faults", action="store_true", help="list the faults this sandbox can inject")
+    sandbox.add_argument(
+        "--variation",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="behave in this conforming way the documents leave open (repeatable); see --list-variations",
+    )
+    sandbox.add_argument(
+        "--list-variations",
+        action="store_true",
+        help="list the conforming variations this sandbox can show (the suite must not flag any of them)",
+    )
     sandbox.set_defaults(handler=cmd_sandbox)
 
     specs = commands.add_parser(
@@ -212,12 +232,15 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from conformance.sandbox import load_sandbox
 
     module = load_sandbox(api)
-    if args.list_faults:
-        for name, description in sorted(module.FAULTS.items()):
+    if args.list_faults or args.list_variations:
+        listed = module.FAULTS if args.list_faults else module.VARIATIONS
+        for name, description in sorted(listed.items()):
             print(f"{name:36} {description}")
         return EXIT_OK
     try:
-        module, app = build_app(api, faults=args.fault, rate_limit=parse_rate(args.rate_limit), db=args.db)
+        module, app = build_app(
+            api, faults=args.fault, variations=args.variation, rate_limit=parse_rate(args.rate_limit), db=args.db
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on accepted sockets whose proto says TCP;
@@ -242,6 +265,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     print(f"  state: {args.db or 'in memory'}; rate limit: {requests} per {window:g} s")
     if args.fault:
         print(f"  faults: {', '.join(args.fault)}")
+    if args.variation:
+        print(f"  variations: {', '.join(args.variation)}")
     print("Ctrl-C to stop.", flush=True)
     # uvicorn picks uvloop and httptools when installed (loop/http "auto"); no access log: it would not
     # show at log level warning anyway, and formatting it costs every request
@@ -390,8 +415,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     pace = parse_rate(args.pace, "--pace")
     if not 0 < args.timeout < float("inf"):  # nan and inf too: every request needs a deadline
         raise UsageError("--timeout must be a positive number of seconds")
-    if args.fault and args.base_url:
-        raise UsageError("--fault injects faults into the embedded sandbox; drop --base-url to use it")
+    if (args.fault or args.variation) and args.base_url:
+        option = "--fault" if args.fault else "--variation"
+        raise UsageError(f"{option} changes the embedded sandbox; drop --base-url to use it")
     report_dir = check_report_dir(args.report_dir) if args.report_dir else None
     if args.update_baseline and not args.baseline:
         raise UsageError("--update-baseline needs --baseline FILE")
@@ -434,6 +460,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args += ["--spec", args.spec]
     for fault in args.fault:
         pytest_args += ["--sandbox-fault", fault]
+    for variation in args.variation:
+        pytest_args += ["--sandbox-variation", variation]
     if args.allow_writes:
         pytest_args.append("--allow-writes")
     if args.probe_rate_limit:
@@ -561,6 +589,7 @@ def _write_reports(result: dict[str, Any], report_dir: Path) -> None:
 def _print_summary(result: dict[str, Any], failures: list[dict[str, Any]], report_dir: Path | None = None) -> None:
     summary = result["summary"]
     accepted = len(result["findings"]) - len(failures)
+    notes = result.get("notes") or []
     seed = f"; seed {result['seed']}" if result.get("seed") is not None else ""
     outcomes = f"{summary['passed']} passed, {summary['failed']} failed, " + (
         f"{summary['accepted']} accepted, " if summary.get("accepted") else ""
@@ -569,6 +598,7 @@ def _print_summary(result: dict[str, Any], failures: list[dict[str, Any]], repor
         f"{result['api']} at {result['base_url']}: {outcomes}"
         f"{summary['skipped']} skipped (rule × operation); {len(failures)} finding(s)"
         + (f", {accepted} accepted" if accepted else "")
+        + (f", {len(notes)} note(s)" if notes else "")
         + f"; {result['requests_sent']} requests in {result['duration_s']:.1f} s{seed}"
     )
     for item in failures[:50]:
@@ -576,6 +606,11 @@ def _print_summary(result: dict[str, Any], failures: list[dict[str, Any]], repor
         print(f"  FAIL  {item['rule']:32} {_operation_label(item['operation']):20} {first[:140]}")
     if len(failures) > 50:
         print(f"  … and {len(failures) - 50} more (see the report)")
+    for item in notes[:20]:  # a note differs from our reading but breaks no promise: it never fails the run
+        first = item["message"].splitlines()[0] if item["message"] else ""
+        print(f"  NOTE  {item['rule']:32} {_operation_label(item['operation']):20} {first[:140]}")
+    if len(notes) > 20:
+        print(f"  … and {len(notes) - 20} more notes (see the report)")
     found = {(item["rule"], item["operation"]) for item in result["findings"]}
     crashes: dict[tuple[str, str], str] = {}
     for check in result.get("checks") or []:

@@ -29,6 +29,7 @@ from conformance.rules import RULES
 __all__ = ["FINDINGS_PROPERTY", "RunState", "run_state_key"]
 
 FINDINGS_PROPERTY = "conformance_findings"
+NOTES_PROPERTY = "conformance_notes"
 REQUESTS_PROPERTY = "conformance_requests"
 RULE_PROPERTY = "conformance_rule"
 OPERATION_PROPERTY = "conformance_operation"
@@ -46,6 +47,8 @@ class RunState:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started: float = field(default_factory=time.monotonic)
     findings: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    """Differences from our reading of the documents that break no promise: shown, never failing the run."""
     checks: list[dict[str, Any]] = field(default_factory=list)
     requests_sent: int = 0
     sandbox: contextlib.ExitStack | None = None
@@ -89,6 +92,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         help="With the embedded sandbox: break this rule on purpose (self-tests).",
+    )
+    group.addoption(
+        "--sandbox-variation",
+        action="append",
+        default=[],
+        help="With the embedded sandbox: show this conforming variation (self-tests: no finding allowed).",
     )
     group.addoption("--sandbox-rate-limit", default=None, help="With the embedded sandbox: N/SECONDS.")
     group.addoption(
@@ -147,9 +156,17 @@ def pytest_configure(config: pytest.Config) -> None:
             count, _, seconds = rate.partition("/")
             rate_limit = (int(count), float(seconds or 1))
         sandbox_stack = contextlib.ExitStack()
-        sandbox = sandbox_stack.enter_context(
-            running_sandbox(api, faults=config.getoption("sandbox_fault"), rate_limit=rate_limit)
-        )
+        try:
+            sandbox = sandbox_stack.enter_context(
+                running_sandbox(
+                    api,
+                    faults=config.getoption("sandbox_fault"),
+                    variations=config.getoption("sandbox_variation"),
+                    rate_limit=rate_limit,
+                )
+            )
+        except ValueError as exc:  # an unknown fault or variation
+            raise pytest.UsageError(f"error: {exc}") from None
         base_url = sandbox.base_url
         key = key or sandbox.api_key
         # The suite started this sandbox, so it knows its limit and paces to it rather than the documented one.
@@ -267,6 +284,9 @@ class Collector:
             if key == FINDINGS_PROPERTY:
                 found.extend(json.loads(str(value)))
         state.findings.extend(found)
+        for key, value in report.user_properties:
+            if key == NOTES_PROPERTY:
+                state.notes.extend(json.loads(str(value)))
         rules = [str(value) for key, value in report.user_properties if key == RULE_PROPERTY]
         if not rules:
             return
@@ -320,6 +340,7 @@ def build_result(state: RunState, *, seed: int | None) -> dict[str, Any]:
         "summary": {"passed": 0, "failed": 0, "skipped": 0, "accepted": 0},
         "checks": state.checks,
         "findings": findings,
+        "notes": _dedupe(state.notes),
     }
     # Counted as every view counts: one outcome per rule and operation (conformance/report/model.py),
     # so the JSON summary, the HTML report and a baselined result agree.
@@ -350,7 +371,8 @@ def write_result(result: dict[str, Any], report_dir: Path) -> Path:
     return path
 
 
-def record_findings(item: pytest.Item, findings: list[Finding]) -> None:
-    """Attaches findings to the test's report (they travel from xdist workers this way)."""
+def record_findings(item: pytest.Item, findings: list[Finding], *, notes: bool = False) -> None:
+    """Attaches findings (or, with `notes`, notes) to the test's report: they travel from xdist workers this way."""
     if findings:
-        item.user_properties.append((FINDINGS_PROPERTY, json.dumps([f.to_dict() for f in findings])))
+        name = NOTES_PROPERTY if notes else FINDINGS_PROPERTY
+        item.user_properties.append((name, json.dumps([f.to_dict() for f in findings])))

@@ -16,7 +16,7 @@ from typing import Any
 
 from conformance.sandbox import SANDBOXES, load_sandbox
 
-__all__ = ["FaultCase", "detect", "fault_cases", "run_suite"]
+__all__ = ["FaultCase", "VariationCase", "detect", "fault_cases", "run_suite", "try_variations", "variation_cases"]
 
 # Faults whose rule only shows with options a default run does not take.
 RUN_OPTIONS = {
@@ -51,6 +51,41 @@ def fault_cases() -> list[FaultCase]:
     return cases
 
 
+@dataclass(frozen=True)
+class VariationCase:
+    """One conforming variation of a sandbox: a reasonable behaviour the documents leave open."""
+
+    api: str
+    name: str
+    description: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.api}:{self.name}"
+
+
+# Variations whose behaviour only shows with options a default run does not take: a higher limit than
+# documented must survive the burst probe, at the sandbox's own (documented) limit.
+VARIATION_OPTIONS = {"higher-rate-limit": ["--probe-rate-limit"], "higher-rate-limit-no-headers": ["--probe-rate-limit"]}
+VARIATION_RATES = {"higher-rate-limit": "default", "higher-rate-limit-no-headers": "default"}
+
+
+def variation_cases() -> list[VariationCase]:
+    """Returns every conforming variation of every sandbox, sorted by API and name."""
+    cases = []
+    for api in SANDBOXES:
+        for name, description in sorted(load_sandbox(api).VARIATIONS.items()):
+            cases.append(VariationCase(api, name, description))
+    return cases
+
+
+def try_variations(api: str, names: tuple[str, ...]) -> dict[str, Any]:
+    """Runs the whole suite against the sandbox showing these variations; a finding there is a false alarm."""
+    extra = tuple(dict.fromkeys(option for name in names for option in VARIATION_OPTIONS.get(name, [])))
+    rate = next((VARIATION_RATES[name] for name in names if name in VARIATION_RATES), None)
+    return run_suite(api, variations=names, extra=extra, rate=rate)
+
+
 def key_for(api: str, rule: str) -> str | None:
     """The sandbox key a fault needs (a permission rule shows only with the limited key)."""
     keys = load_sandbox(api).KEYS
@@ -74,13 +109,17 @@ def run_suite(
     api: str,
     *,
     faults: tuple[str, ...] = (),
+    variations: tuple[str, ...] = (),
     rules: tuple[str, ...] = (),
     extra: tuple[str, ...] = (),
     max_examples: int | None = None,
     keyword: str | None = None,
     rate: str | None = None,
 ) -> dict[str, Any]:
-    """Runs `conformance run` in-process against the embedded sandbox; returns the JSON result."""
+    """Runs `conformance run` in-process against the embedded sandbox; returns the JSON result.
+
+    `rate` is the sandbox's limit (N/SECONDS); "default" keeps the API's own.
+    """
     from conformance.cli import main
 
     with tempfile.TemporaryDirectory(prefix="conformance-selftest-") as tmp:
@@ -88,6 +127,8 @@ def run_suite(
         for fault in faults:
             argv += ["--fault", fault]
             argv += RUN_OPTIONS.get(fault, [])
+        for variation in variations:
+            argv += ["--variation", variation]
         for rule in rules:
             argv += ["--rule", rule]
         if max_examples:
@@ -117,7 +158,7 @@ def _sandbox_rate(rate: str | None) -> Iterator[None]:
     """Passes a sandbox rate limit to the plugin (the CLI has no option for it)."""
     import os
 
-    if rate is None:
+    if rate is None or rate == "default":
         yield
         return
     previous = os.environ.get("CONFORMANCE_SANDBOX_RATE_LIMIT")

@@ -6,9 +6,20 @@ import pytest
 
 from conformance.rules import RULES
 from conformance.sandbox import SANDBOXES, load_sandbox
-from conformance.selftest import SANDBOX_RATE_LIMITS, FaultCase, detect, fault_cases, run_suite
+from conformance.selftest import (
+    SANDBOX_RATE_LIMITS,
+    FaultCase,
+    VariationCase,
+    detect,
+    fault_cases,
+    run_suite,
+    try_variations,
+    variation_cases,
+)
 
 CASES = fault_cases()
+VARIATIONS = variation_cases()
+MIN_VARIATIONS_PER_API = 6
 
 
 @pytest.mark.parametrize("api", list(SANDBOXES))
@@ -53,3 +64,27 @@ def test_every_rule_has_a_fault_somewhere() -> None:
     # transport rules are proven against the hostile servers of tests/test_hostile.py instead
     missing = sorted(rule for rule in RULES if rule not in covered and not rule.startswith("transport."))
     assert missing == []
+
+
+@pytest.mark.parametrize("case", VARIATIONS, ids=[case.id for case in VARIATIONS])
+def test_conforming_variation_has_no_findings(case: VariationCase) -> None:
+    """A reasonable behaviour the documents leave open is never a finding (at most a note)."""
+    result = try_variations(case.api, (case.name,))
+    messages = [f"[{f['rule']}] {f['operation']}: {f['message']}" for f in result["findings"]]
+    assert messages == [], f"{case.id} ({case.description}) was flagged"
+    assert result["exit_code"] == 0
+    assert result["summary"]["passed"] > 0
+
+
+@pytest.mark.parametrize("api", list(SANDBOXES))
+def test_all_variations_of_an_api_together_have_no_findings(api: str) -> None:
+    names = tuple(sorted(load_sandbox(api).VARIATIONS))
+    result = try_variations(api, names)
+    messages = [f"[{f['rule']}] {f['operation']}: {f['message']}" for f in result["findings"]]
+    assert messages == []
+    assert result["exit_code"] == 0
+
+
+@pytest.mark.parametrize("api", list(SANDBOXES))
+def test_every_api_has_conforming_variations(api: str) -> None:
+    assert len(load_sandbox(api).VARIATIONS) >= MIN_VARIATIONS_PER_API

@@ -65,6 +65,7 @@ def build_report(result: Result) -> Report:
         findings=findings,
         outcomes=tuple(sorted(outcomes, key=_outcome_order)),
         baseline=result.baseline,
+        notes=tuple(_finding_view(index, item, None, kind="note") for index, item in enumerate(result.notes, 1)),
     )
 
 
@@ -100,9 +101,9 @@ def _findings(result: Result) -> tuple[FindingView, ...]:
     return tuple(_finding_view(index, item, expired.get(item.key)) for index, item in enumerate(ordered, 1))
 
 
-def _finding_view(index: int, item: FindingRecord, expired: str | None) -> FindingView:
+def _finding_view(index: int, item: FindingRecord, expired: str | None, *, kind: str = "finding") -> FindingView:
     return FindingView(
-        anchor=f"finding-{index}",
+        anchor=f"{kind}-{index}",
         rule=item.rule,
         category=item.category,
         tier=item.tier,
@@ -110,7 +111,7 @@ def _finding_view(index: int, item: FindingRecord, expired: str | None) -> Findi
         title=item.title,
         message=item.message,
         source=item.source,
-        status=item.status,
+        status="note" if kind == "note" else item.status,
         baseline_reason=item.baseline_reason,
         baseline_expired=expired,
         request=item.request,

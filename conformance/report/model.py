@@ -150,6 +150,8 @@ class Result:
     checks: tuple[CheckRecord, ...]
     findings: tuple[FindingRecord, ...]
     baseline: BaselineNote | None
+    notes: tuple[FindingRecord, ...] = ()
+    """What differs from our reading of the documents but breaks no promise; never a failure."""
 
     @classmethod
     def from_dict(cls, data: Any) -> Result:
@@ -168,7 +170,10 @@ class Result:
             seed=data.get("seed") if isinstance(data.get("seed"), int | str) else None,
             tool_version=_string(data, "tool_version", ""),
         )
-        return cls(run=run, checks=checks, findings=findings, baseline=_baseline_note(data.get("baseline")))
+        notes = tuple(_finding(item, f"notes[{i}]") for i, item in enumerate(_list(data, "notes")))
+        return cls(
+            run=run, checks=checks, findings=findings, baseline=_baseline_note(data.get("baseline")), notes=notes
+        )
 
     def outcomes(self) -> list[Outcome]:
         """Returns one Outcome per (rule, operation), in the order the engine first reported them.
@@ -448,6 +453,7 @@ class Report:
     findings: tuple[FindingView, ...]
     outcomes: tuple[Outcome, ...]
     baseline: BaselineNote | None
+    notes: tuple[FindingView, ...] = ()
 
     def category(self, name: str) -> Counts:
         """Returns the counts of one category (all zero when none of its rules applies)."""

@@ -5,6 +5,8 @@ Each API module (`conformance.sandbox.<module>`) provides:
 - `BASE_PATH`: the path the API is served under (`/v1`, `/api/v1`, ...);
 - `KEYS`: role -> demo key (`"full"` always; `"limited"` where the API has permissions);
 - `FAULTS`: fault name -> what breaks; fault names are rule ids (`conformance.rules`);
+- `VARIATIONS`: variation name -> a reasonable behaviour the documents leave open, which the
+  suite must not flag (the mirror of FAULTS: the self-test requires zero findings on each);
 - `DEFAULT_RATE_LIMIT`: (requests, window seconds) the sandbox enforces and advertises;
 - `create_app(settings: SandboxSettings) -> Starlette`: a fresh app, its state on `app.state`;
 - `summary(app) -> str`: one line about the seed data, printed at start.

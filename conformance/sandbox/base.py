@@ -48,9 +48,15 @@ class SandboxSettings:
     """(requests, window seconds) to enforce and advertise; None uses the API's default."""
     faults: frozenset[str] = field(default_factory=frozenset)
     """Names of the rules this instance breaks on purpose (see each module's FAULTS)."""
+    variations: frozenset[str] = field(default_factory=frozenset)
+    """Names of the conforming variations this instance shows (see each module's VARIATIONS): reasonable
+    behaviours the documents leave open, on which the suite must stay silent."""
 
     def has(self, fault: str) -> bool:
         return fault in self.faults
+
+    def varies(self, variation: str) -> bool:
+        return variation in self.variations
 
 
 class Database:

@@ -26,6 +26,7 @@ class RunningSandbox:
     base_url: str
     keys: dict[str, str]
     faults: frozenset[str]
+    variations: frozenset[str] = frozenset()
 
     @property
     def api_key(self) -> str:
@@ -38,13 +39,17 @@ def build_app(
     faults: Sequence[str] = (),
     rate_limit: tuple[int, float] | None = None,
     db: str | None = None,
+    variations: Sequence[str] = (),
 ):  # type: ignore[no-untyped-def]
-    """Returns (module, app) for `api`; an unknown fault name is a ValueError naming the known ones."""
+    """Returns (module, app) for `api`; an unknown fault or variation is a ValueError naming the known ones."""
     module = load_sandbox(api)
-    unknown = sorted(set(faults) - set(module.FAULTS))
-    if unknown:
-        raise ValueError(f"unknown fault {unknown[0]!r} for {api}; known: {', '.join(sorted(module.FAULTS))}")
-    settings = SandboxSettings(db=db, rate_limit=rate_limit, faults=frozenset(faults))
+    for kind, asked, known in (("fault", faults, module.FAULTS), ("variation", variations, module.VARIATIONS)):
+        unknown = sorted(set(asked) - set(known))
+        if unknown:
+            raise ValueError(f"unknown {kind} {unknown[0]!r} for {api}; known: {', '.join(sorted(known)) or 'none'}")
+    settings = SandboxSettings(
+        db=db, rate_limit=rate_limit, faults=frozenset(faults), variations=frozenset(variations)
+    )
     return module, module.create_app(settings)
 
 
@@ -61,6 +66,7 @@ def running_sandbox(
     rate_limit: tuple[int, float] | None = None,
     db: str | None = None,
     host: str = "127.0.0.1",
+    variations: Sequence[str] = (),
 ) -> Iterator[RunningSandbox]:
     """Serves the sandbox of `api` on a free port of `host` while the block runs.
 
@@ -69,7 +75,7 @@ def running_sandbox(
         with running_sandbox("goat", faults=["pagination.no-duplicates"]) as sandbox:
             requests.get(sandbox.base_url + "/health")
     """
-    module, app = build_app(api, faults=faults, rate_limit=rate_limit, db=db)
+    module, app = build_app(api, faults=faults, rate_limit=rate_limit, db=db, variations=variations)
     # IPPROTO_TCP so that asyncio sets TCP_NODELAY on each connection (no 40 ms delayed-ACK stalls)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -90,6 +96,7 @@ def running_sandbox(
             base_url=f"http://{host}:{port}{module.BASE_PATH.rstrip('/')}",
             keys=dict(module.KEYS),
             faults=frozenset(faults),
+            variations=frozenset(variations),
         )
     finally:
         server.should_exit = True

@@ -142,17 +142,28 @@ def _known_limit(rate: str | None) -> tuple[int, float] | None:
 
 
 class Verdict:
-    """Collects a test's findings and fails the test when there are any."""
+    """Collects a test's findings and notes, and fails the test when there are findings.
+
+    A note is what differs from our reading of the documents but breaks no promise they make
+    (a limit higher than documented, a null read as "not given"): it is reported, never failed.
+    """
 
     def __init__(self, item: pytest.Item, target: Target) -> None:
         self.item = item
         self.target = target
         self.findings: list[Finding] = []
+        self.notes: list[Finding] = []
 
     def add(self, findings: list[Finding]) -> None:
         self.findings.extend(findings)
 
+    def note(self, notes: list[Finding]) -> None:
+        self.notes.extend(notes)
+
     def conclude(self) -> None:
+        if self.notes:
+            record_findings(self.item, self.notes, notes=True)
+            self.notes = []
         if not self.findings:
             return
         record_findings(self.item, self.findings)

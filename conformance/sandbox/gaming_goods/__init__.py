@@ -10,10 +10,13 @@ from __future__ import annotations
 from .app import BASE_PATH, DEFAULT_RATE_LIMIT, create_app, summary
 from .tokens import DEMO_TOKEN
 
-__all__ = ["BASE_PATH", "DEFAULT_RATE_LIMIT", "FAULTS", "KEYS", "create_app", "summary"]
+__all__ = ["BASE_PATH", "DEFAULT_RATE_LIMIT", "FAULTS", "KEYS", "VARIATIONS", "create_app", "summary"]
 
 KEYS = {"full": DEMO_TOKEN}
 """A JWT (HS256, no expiry) of the demo user; the sandbox verifies every token's signature."""
+
+# Conforming variations: reasonable behaviours the documents leave open; the suite must stay silent on each.
+VARIATIONS: dict[str, str] = {}
 
 FAULTS = {
     # schema

@@ -31,7 +31,7 @@ from conformance.sandbox.base import (
 from conformance.sandbox.gaming_goods_partner import handlers
 from conformance.sandbox.gaming_goods_partner.seed import create_tables, seed
 
-__all__ = ["BASE_PATH", "DEFAULT_RATE_LIMIT", "FAULTS", "KEYS", "create_app", "summary"]
+__all__ = ["BASE_PATH", "DEFAULT_RATE_LIMIT", "FAULTS", "KEYS", "VARIATIONS", "create_app", "summary"]
 
 BASE_PATH = "/api/partner/v1"
 KEYS = {"full": "ggp_sandbox_7c1e4b9a2f6d4e0b"}
@@ -40,6 +40,9 @@ DEFAULT_RATE_LIMIT = (10000, 60.0)
 
 BUYERS = {KEYS["full"]: "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f"}
 """The buyer account behind each partner key (`buyer_id` of its orders)."""
+
+# Conforming variations: reasonable behaviours the documents leave open; the suite must stay silent on each.
+VARIATIONS: dict[str, str] = {}
 
 FAULTS = {
     "schema.response-schema": "getProduct answers `price` as decimal euros (19.99), not integer cents",

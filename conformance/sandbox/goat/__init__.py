@@ -11,9 +11,12 @@ from __future__ import annotations
 from .app import BASE_PATH, DEFAULT_RATE_LIMIT, create_app, summary
 from .data import FULL_KEY, LIMITED_KEY
 
-__all__ = ["BASE_PATH", "DEFAULT_RATE_LIMIT", "FAULTS", "KEYS", "create_app", "summary"]
+__all__ = ["BASE_PATH", "DEFAULT_RATE_LIMIT", "FAULTS", "KEYS", "VARIATIONS", "create_app", "summary"]
 
 KEYS = {"full": FULL_KEY, "limited": LIMITED_KEY}
+
+# Conforming variations: reasonable behaviours the documents leave open; the suite must stay silent on each.
+VARIATIONS: dict[str, str] = {}
 
 FAULTS = {
     # schema

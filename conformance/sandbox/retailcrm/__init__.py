@@ -32,7 +32,7 @@ from conformance.sandbox.base import (
 from conformance.sandbox.retailcrm import handlers
 from conformance.sandbox.retailcrm.data import SITES, create_tables, seed
 
-__all__ = ["BASE_PATH", "DEFAULT_RATE_LIMIT", "FAULTS", "KEYS", "create_app", "summary"]
+__all__ = ["BASE_PATH", "DEFAULT_RATE_LIMIT", "FAULTS", "KEYS", "VARIATIONS", "create_app", "summary"]
 
 BASE_PATH = "/api"
 KEYS = {
@@ -44,6 +44,9 @@ DEFAULT_RATE_LIMIT = (10, 1.0)
 """Documented: "it cannot address more than 10 requests per second from one IP"."""
 TELEPHONY_PREFIXES = ("/api/v5/telephony", "/api/telephony")
 """Telephony methods get four times the general limit (40 per second); the seed writes /api/telephony/*."""
+
+# Conforming variations: reasonable behaviours the documents leave open; the suite must stay silent on each.
+VARIATIONS: dict[str, str] = {}
 
 FAULTS = {
     "schema.response-schema": "listSites answers `sites` as an array instead of an object keyed by code",

@@ -44,11 +44,14 @@ from conformance.sandbox.storefront.handlers import (
     send_notification,
 )
 
-__all__ = ["BASE_PATH", "DEFAULT_RATE_LIMIT", "FAULTS", "KEYS", "create_app", "summary"]
+__all__ = ["BASE_PATH", "DEFAULT_RATE_LIMIT", "FAULTS", "KEYS", "VARIATIONS", "create_app", "summary"]
 
 BASE_PATH = "/"
 KEYS = {"full": "sf_test_5e0c1d7a9b34"}
 DEFAULT_RATE_LIMIT = (10_000, 60.0)  # undocumented: generous, so that only a configured limit throttles
+
+# Conforming variations: reasonable behaviours the documents leave open; the suite must stay silent on each.
+VARIATIONS: dict[str, str] = {}
 
 FAULTS = {
     "schema.response-schema": 'product objects carry `price` as a string ("49.99"), not a number',

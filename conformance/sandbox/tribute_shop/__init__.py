@@ -36,12 +36,15 @@ from conformance.sandbox.base import (
 from conformance.sandbox.tribute_shop.store import SCHEMA, iso, order_json, payment_url, seed, transaction_json
 from conformance.sandbox.tribute_shop.validation import DIGITS_RE, INT64_MAX, start_from, valid_order
 
-__all__ = ["BASE_PATH", "DEFAULT_RATE_LIMIT", "FAULTS", "KEYS", "create_app", "summary"]
+__all__ = ["BASE_PATH", "DEFAULT_RATE_LIMIT", "FAULTS", "KEYS", "VARIATIONS", "create_app", "summary"]
 
 BASE_PATH = "/api/v1"
 KEYS = {"full": "tribute-demo-recurrent-7f3a", "limited": "tribute-demo-onetime-5c1e"}
 # The seed documents no limit and no headers: generous enough that a conformance run is never throttled.
 DEFAULT_RATE_LIMIT = (10000, 60.0)
+
+# Conforming variations: reasonable behaviours the documents leave open; the suite must stay silent on each.
+VARIATIONS: dict[str, str] = {}
 
 FAULTS = {
     "errors.envelope": 'errors are {"message": text} without the "error" code',
