@@ -8,9 +8,11 @@ report is still written, with the transport finding that says why).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import os
 import socket
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -28,20 +30,30 @@ class UsageError(Exception):
     """A one-line `error: <what>; <how to fix>` for the user; exit code 2."""
 
 
+# Commands that parse their own arguments (conformance/report/commands.py): everything after the name is
+# theirs, so `diff --help` and `diff --html F OLD NEW` reach their parser untouched.
+DELEGATED = {"report": "report_main", "diff": "diff_main"}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return EXIT_USAGE
     try:
+        if argv and argv[0] in DELEGATED:
+            return _delegate(DELEGATED[argv[0]], argv[1:])
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help()
+            return EXIT_USAGE
         return int(args.handler(args))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_USAGE
+    except KeyboardInterrupt as exc:
+        from conformance.interrupt import EXIT_CODES, signal_name
+
+        print(f"interrupted by {signal_name(exc)}", file=sys.stderr)
+        return EXIT_CODES[signal_name(exc)]
     except BrokenPipeError:  # `conformance sandbox X --list-faults | head`: the reader left; nothing to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -237,12 +249,18 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         for name, description in sorted(listed.items()):
             print(f"{name:36} {description}")
         return EXIT_OK
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not a TCP port; pick one in 0-65535 (0 picks a free one)")
+    if args.db:
+        check_db(api, args.db)
     try:
         module, app = build_app(
             api, faults=args.fault, variations=args.variation, rate_limit=parse_rate(args.rate_limit), db=args.db
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise UsageError(f"--db {args.db}: {exc}; pass a new file in a writable folder") from None
     # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on accepted sockets whose proto says TCP;
     # without it every keep-alive response waits ~40 ms for a delayed ACK (Nagle), capping a client at 25/s
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
@@ -281,6 +299,60 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             db.close()
     print("stopped")
     return EXIT_OK
+
+
+def check_db(api: str, path: str) -> None:
+    """Refuses a `--db` that cannot hold `api`'s state, before the sandbox opens it.
+
+    SQLite would fail with a traceback on a missing folder or a file of another kind; a file of
+    another API's sandbox opens fine and then answers 500s, so its tables are compared with the ones
+    this API's sandbox makes in a fresh file.
+    """
+    import tempfile
+
+    from conformance.sandbox.runner import build_app
+
+    file = Path(path)
+    if not file.parent.is_dir():
+        raise UsageError(f"--db {path}: the folder {file.parent} does not exist; create it or pick another path")
+    if file.is_dir():
+        raise UsageError(f"--db {path} is a folder; pass a file path, e.g. {file / (api + '.db')}")
+    if not file.exists() or file.stat().st_size == 0:
+        return
+    found = _tables(file, path)
+    if not found:
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh = Path(scratch) / "fresh.db"
+        _, app = build_app(api, db=str(fresh))
+        expected = _tables(fresh, str(fresh))
+        if getattr(app.state, "db", None) is not None:
+            app.state.db.close()
+    missing = sorted(set(expected) - set(found))
+    different = sorted(name for name in expected if name in found and found[name] != expected[name])
+    if missing or different:
+        what = "; ".join(
+            part
+            for part in (
+                f"missing tables {', '.join(missing)}" if missing else "",
+                f"other columns in {', '.join(different)}" if different else "",
+            )
+            if part
+        )
+        raise UsageError(
+            f"--db {path} was not made by the {api} sandbox ({what}); it holds another API's state: "
+            f"pass a new file for {api}"
+        )
+
+
+def _tables(file: Path, shown: str) -> dict[str, list[str]]:
+    """The tables of an SQLite file and their columns; a file that is not SQLite is a UsageError."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{file}?mode=ro", uri=True)) as conn:
+            names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            return {name: [row[1] for row in conn.execute(f'PRAGMA table_info("{name}")')] for name in names}
+    except sqlite3.Error as exc:
+        raise UsageError(f"--db {shown} is not a usable SQLite database ({exc}); pass a new file") from None
 
 
 # --- run -----------------------------------------------------------------------------------
@@ -394,6 +466,16 @@ def check_report_dir(path: str) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from conformance.interrupt import install_sigterm
+
+    restore = install_sigterm()  # a CI cancel (SIGTERM) stops the run like Ctrl-C: reports marked incomplete
+    try:
+        return _run(args)
+    finally:
+        restore()
+
+
+def _run(args: argparse.Namespace) -> int:
     from conformance.profile import ProfileError, load_profile
     from conformance.speccheck import check_spec_file
     from conformance.specfiles import spec_path
@@ -491,9 +573,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     ]
     if report_dir is not None:
         pytest_args += ["--report-dir", str(report_dir)]
-    result, code = _run_pytest(pytest_args, key, quiet=args.quiet)
+    result, code, interrupted = _run_pytest(pytest_args, key, quiet=args.quiet)
     if result is None:
+        if interrupted:
+            from conformance.interrupt import EXIT_CODES
+
+            print(f"interrupted by {interrupted} before any test ran; no report written", file=sys.stderr)
+            return EXIT_CODES[interrupted]
         return EXIT_USAGE if code != 1 else EXIT_FINDINGS
+    incomplete = result.get("incomplete")
+    if incomplete:
+        from conformance.interrupt import EXIT_CODES
+
+        if report_dir is not None:
+            _write_reports(result, report_dir)
+        failures = [f for f in result["findings"] if not f.get("accepted")]
+        _print_summary(result, failures, report_dir)
+        print(f"{incomplete['summary']} (no baseline applied or written)", file=sys.stderr)
+        return EXIT_CODES[incomplete["signal"]]
+    idle = _nothing_tested(result, args)
+    if idle:
+        if report_dir is not None:
+            _write_reports(result, report_dir)
+        raise UsageError(idle)
     if entries:
         from conformance.baseline import apply_baseline
 
@@ -517,6 +619,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _nothing_tested(result: dict[str, Any], args: argparse.Namespace) -> str | None:
+    """Says why nothing was tested (no test selected, or every selected check skipped), else None.
+
+    A run that tested nothing has found nothing: it must not pass a CI gate as conforming.
+    """
+    checks = result["checks"]
+    if result["findings"] or any(check["outcome"] != "skipped" for check in checks):
+        return None
+    chosen = [f"-k {args.keyword!r}"] if args.keyword else []
+    chosen += [f"--rule {rule}" for rule in args.rule]
+    selection = " and ".join(chosen)
+    if not checks:
+        return f"nothing was tested: {selection or 'this run'} selects no test; widen the selection"
+    reasons = [check["reason"] for check in checks if check.get("reason")]
+    why = f" (e.g. {reasons[0]})" if reasons else ""
+    by = f" selected by {selection}" if selection else ""
+    return f"nothing was tested: every check{by} was skipped{why}"
+
+
 def _today() -> Any:
     from datetime import date
 
@@ -538,6 +659,12 @@ class _Capture:
     """Keeps the run's result when pytest finishes (after the collector has built it)."""
 
     result: dict[str, Any] | None = None
+    interrupted: str | None = None
+
+    def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
+        from conformance.interrupt import signal_name
+
+        self.interrupted = signal_name(excinfo.value)
 
     def pytest_unconfigure(self, config: Any) -> None:
         from conformance.plugin import run_state_key
@@ -547,7 +674,9 @@ class _Capture:
             self.result = state.result
 
 
-def _run_pytest(pytest_args: list[str], key: str | None, *, quiet: bool) -> tuple[dict[str, Any] | None, int]:
+def _run_pytest(
+    pytest_args: list[str], key: str | None, *, quiet: bool
+) -> tuple[dict[str, Any] | None, int, str | None]:
     import pytest
 
     capture = _Capture()
@@ -561,7 +690,7 @@ def _run_pytest(pytest_args: list[str], key: str | None, *, quiet: bool) -> tupl
             os.environ.pop("CONFORMANCE_API_KEY", None)
         else:
             os.environ["CONFORMANCE_API_KEY"] = previous
-    return capture.result, code
+    return capture.result, code, capture.interrupted
 
 
 def _write_reports(result: dict[str, Any], report_dir: Path) -> None:

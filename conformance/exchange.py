@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json as jsonlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,13 @@ REDACTED = "[REDACTED]"
 MASKED_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie"})
 
 
+# A secret form at least this long is no word of ours: every occurrence is redacted. A shorter one
+# (`--api-key x`, `--api-key test`) is redacted only where it stands alone, as a value travels in a
+# header, a query, a JSON body or a message quoting one: never inside a rule id, an operation or a path.
+DISTINCT_LENGTH = 12
+_WORD = r"A-Za-z0-9_./-"
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
     """Returns `text` with every secret (raw, URL-encoded or JSON-escaped) replaced by "[REDACTED]"."""
     forms: set[str] = set()
@@ -27,7 +35,10 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret:
             forms |= {secret, quote(secret, safe=""), quote_plus(secret), jsonlib.dumps(secret)[1:-1]}
     for form in sorted(forms, key=len, reverse=True):
-        text = text.replace(form, REDACTED)
+        if len(form) >= DISTINCT_LENGTH:
+            text = text.replace(form, REDACTED)
+        else:
+            text = re.sub(rf"(?<![{_WORD}]){re.escape(form)}(?![{_WORD}])", REDACTED, text)
     return text
 
 

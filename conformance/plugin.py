@@ -53,6 +53,11 @@ class RunState:
     requests_sent: int = 0
     sandbox: contextlib.ExitStack | None = None
     result: dict[str, Any] | None = None
+    interrupted: str | None = None
+    """SIGINT or SIGTERM when the run was cut short: its reports are marked incomplete."""
+    selected: list[str] = field(default_factory=list)
+    ran: set[str] = field(default_factory=set)
+    restore_sigterm: Any = None
 
 
 run_state_key = pytest.StashKey[RunState]()
@@ -134,6 +139,13 @@ def pytest_configure(config: pytest.Config) -> None:
     from conformance.profile import ProfileError, load_profile
 
     spec = config.getoption("spec") or api
+    if config.getoption("spec") and not _is_worker(config):
+        from conformance.speccheck import check_spec_file
+
+        problems = check_spec_file(spec)  # as `conformance run` does: a bad spec is one line, not a traceback
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise pytest.UsageError(f"error: bad spec: {problems[0]}{more}")
     try:
         profile = load_profile(spec)
     except ProfileError as exc:
@@ -196,6 +208,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if _is_worker(config):
         return
     config.pluginmanager.register(Collector(config, state), "conformance-collector")
+    from conformance.interrupt import install_sigterm
+
+    state.restore_sigterm = install_sigterm()  # a CI cancel writes incomplete reports, not none
     mode = config.getoption("conformance_progress")
     if mode:
         from conformance.progress import PLUGIN_NAME, Progress
@@ -257,8 +272,10 @@ def _redact_report(report: pytest.TestReport, secrets: tuple[str, ...]) -> None:
         if redact(text, secrets) != text:
             report.longrepr = redact(text, secrets)
     report.sections = [(title, redact(content, secrets)) for title, content in report.sections]
+    ours = (RULE_PROPERTY, OPERATION_PROPERTY)  # our own ids: no secret travels there, and a redacted one breaks
     report.user_properties = [
-        (name, redact(value, secrets) if isinstance(value, str) else value) for name, value in report.user_properties
+        (name, redact(value, secrets) if isinstance(value, str) and name not in ours else value)
+        for name, value in report.user_properties
     ]
 
 
@@ -266,6 +283,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(run_state_key, None)
     if state is not None and state.sandbox is not None:
         state.sandbox.close()
+    if state is not None and state.restore_sigterm is not None:
+        state.restore_sigterm()
+    if state is not None and state.result and state.result.get("incomplete") and config.option.xmlpath:
+        from conformance.interrupt import mark_junit_incomplete
+
+        mark_junit_incomplete(Path(config.option.xmlpath), state.result["incomplete"])
 
 
 class Collector:
@@ -274,9 +297,24 @@ class Collector:
     def __init__(self, config: pytest.Config, state: RunState) -> None:
         self.config = config
         self.state = state
+        self.nothing_tested = False
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.state.selected = [item.nodeid for item in session.items]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.state.selected = list(ids)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        from conformance.interrupt import signal_name
+
+        self.state.interrupted = signal_name(excinfo.value)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         state = self.state
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            state.ran.add(report.nodeid)
         props = dict(report.user_properties)
         state.requests_sent += sum(int(str(v)) for k, v in report.user_properties if k == REQUESTS_PROPERTY)
         found: list[dict[str, Any]] = []
@@ -322,8 +360,20 @@ class Collector:
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.state.result = build_result(self.state, seed=self.config.getoption("conformance_seed"))
+        checks = self.state.result["checks"]
+        if exitstatus == pytest.ExitCode.OK and not any(c["outcome"] != "skipped" for c in checks):
+            # every selected check skipped: nothing tested, which must not pass as conforming
+            session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+            self.nothing_tested = True
         if self.state.report_dir:
             write_result(self.state.result, self.state.report_dir)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        incomplete = (self.state.result or {}).get("incomplete")
+        if incomplete and not self.config.getoption("conformance_progress"):  # `conformance run` says it itself
+            terminalreporter.write_line(f"conformance: {incomplete['summary']}", red=True, bold=True)
+        elif self.nothing_tested:
+            terminalreporter.write_line("conformance: nothing was tested (no test selected, or every one skipped)")
 
 
 def build_result(state: RunState, *, seed: int | None) -> dict[str, Any]:
@@ -342,6 +392,10 @@ def build_result(state: RunState, *, seed: int | None) -> dict[str, Any]:
         "findings": findings,
         "notes": _dedupe(state.notes),
     }
+    if state.interrupted:
+        from conformance.interrupt import incomplete
+
+        result["incomplete"] = incomplete(state.interrupted, state.selected, state.ran)
     # Counted as every view counts: one outcome per rule and operation (conformance/report/model.py),
     # so the JSON summary, the HTML report and a baselined result agree.
     from conformance.report.model import Result

@@ -97,6 +97,12 @@ _RULES = [
         "A request body that is not valid JSON (or a nested JSON field that is not) answers 400.",
     ),
     Rule(
+        "errors.business-rule",
+        "Documented refusals are honoured",
+        "A request a document says must be refused (checkout from an empty cart, cancelling a one-time order, a "
+        "declined payment) is refused with the documented status and the envelope.",
+    ),
+    Rule(
         "errors.code-convention",
         "Error codes follow the documented convention",
         "Error codes follow the API's convention (case, per-status codes, messages).",
@@ -153,6 +159,11 @@ _RULES = [
         "Two walks over an unchanged list return the same items in the same order.",
     ),
     Rule(
+        "pagination.includes-created",
+        "Created items are listed and counted",
+        "After a create, the list holds the new item on some page and its total counts it.",
+    ),
+    Rule(
         "pagination.sort-order",
         "Items come in the documented order",
         "A list documented as sorted (newest first, ascending id) returns its items in that order.",
@@ -167,6 +178,12 @@ _RULES = [
         "idempotency.replay-same-resource",
         "A replay returns the same resource",
         "The same key with the same body returns the same resource and status, creating nothing.",
+    ),
+    Rule(
+        "idempotency.replay-same-response",
+        "A replay returns the first response",
+        "The same key with the same body answers the first response again: the same ids, payment link and "
+        "timestamps, not a rebuilt one.",
     ),
     Rule(
         "idempotency.conflict",

@@ -66,7 +66,10 @@ class VariationCase:
 
 # Variations whose behaviour only shows with options a default run does not take: a higher limit than
 # documented must survive the burst probe, at the sandbox's own (documented) limit.
-VARIATION_OPTIONS = {"higher-rate-limit": ["--probe-rate-limit"], "higher-rate-limit-no-headers": ["--probe-rate-limit"]}
+VARIATION_OPTIONS = {
+    "higher-rate-limit": ["--probe-rate-limit"],
+    "higher-rate-limit-no-headers": ["--probe-rate-limit"],
+}
 VARIATION_RATES = {"higher-rate-limit": "default", "higher-rate-limit-no-headers": "default"}
 
 

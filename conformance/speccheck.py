@@ -45,6 +45,12 @@ def check_spec_file(path: str | Path) -> list[Problem]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         return [Problem(name, "", f"cannot read the file: {exc.strerror or exc}")]
+    except UnicodeDecodeError as exc:
+        return [
+            Problem(
+                name, "", f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); save it as UTF-8"
+            )
+        ]
     try:
         spec = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -172,10 +178,12 @@ def _profile_references(profile: Profile) -> Iterator[tuple[str, str]]:
         resolve_pointer(profile.spec, errors["envelope"]["$ref"][1:])
     except KeyError:
         yield f"{base}/errors/envelope/$ref", f"unresolvable reference {errors['envelope']['$ref']!r}"
-    for key in ("not_found", "bad_parameters"):
+    for key in ("not_found", "bad_parameters", "business_rules"):
         for index, case in enumerate(errors.get(key, [])):
             where = f"{base}/errors/{key}/{index}"
             yield from op_missing(case["operation"], f"{where}/operation")
+            for name, variable in (case.get("variables") or {}).items():
+                yield from op_missing(variable["operation"], f"{where}/variables/{name}/operation")
             op = profile.operations.get(case["operation"])
             if op is None:
                 continue
@@ -207,6 +215,8 @@ def _profile_references(profile: Profile) -> Iterator[tuple[str, str]]:
     for index, listing in enumerate(data.get("pagination", [])):
         where = f"{base}/pagination/{index}"
         yield from op_missing(listing["operation"], f"{where}/operation")
+        if listing.get("created_by"):
+            yield from op_missing(listing["created_by"]["operation"], f"{where}/created_by/operation")
         op = profile.operations.get(listing["operation"])
         if op is None:
             continue

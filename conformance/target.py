@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 from conformance.client import UNSET, AuthLocation, Client, Exchange, RatePolicy
 from conformance.profile import Operation, Profile, resolve_pointer
 
-__all__ = ["Options", "RecipeError", "Target", "fill_variables", "is_loopback", "rate_policy"]
+__all__ = ["Options", "RecipeError", "Target", "fill_variables", "is_loopback", "rate_policy", "read_pointer"]
 
 
 class RecipeError(Exception):
@@ -177,7 +177,22 @@ class Target:
         return values
 
     def variable(self, name: str, spec: dict[str, Any]) -> Any:
-        """Returns a value read from another operation's answer (each operation called once)."""
+        """Returns a value read from another operation's answer (each operation called once).
+
+        When it cannot be read there (an empty list on a new account, a write while writes are off), the
+        variable's `fallback` (another operation and pointer: a create, a reference list) is tried next.
+        """
+        try:
+            return self._read_variable(name, spec)
+        except RecipeError as exc:
+            if not spec.get("fallback"):
+                raise
+            try:
+                return self.variable(name, spec["fallback"])
+            except RecipeError as second:
+                raise RecipeError(f"{exc}; then {second}") from None
+
+    def _read_variable(self, name: str, spec: dict[str, Any]) -> Any:
         op_id = spec["operation"]
         with self._lock:
             if op_id not in self._cache:
@@ -194,7 +209,7 @@ class Target:
                 except ValueError:
                     raise RecipeError(f"{name!r}: {op.label} did not answer JSON") from None
             try:
-                return resolve_pointer(self._cache[op_id], spec["pointer"])
+                return read_pointer(self._cache[op_id], spec["pointer"])
             except KeyError as exc:
                 raise RecipeError(f"{name!r}: {exc.args[0]} in the answer of {op_id}") from None
 
@@ -236,6 +251,38 @@ class Target:
 
     def operation(self, operation_id: str) -> Operation:
         return self.profile.operation(operation_id)
+
+
+def read_pointer(document: Any, pointer: str) -> Any:
+    """Returns the value at a recipe variable's pointer: a JSON pointer where a `*` segment is the first
+    member of an object or array (retailcrm's sites are keyed by their code: `/sites/*/code`).
+
+    Raises KeyError naming the missing part; an index into an empty list says the list is empty (a new
+    account has no orders yet), so that a skipped check says why.
+    """
+    parts = pointer.split("/")
+    if "*" in parts:
+        at = parts.index("*")
+        head = "/".join(parts[:at])
+        container = resolve_pointer(document, head)
+        members = list(container.values()) if isinstance(container, dict) else container
+        if not isinstance(members, list):
+            raise KeyError(f"cannot take the first member of a {type(container).__name__} at {head or '/'!r}")
+        if not members:
+            raise KeyError(f"nothing at {head or '/'!r} (empty: an account without any yet?)")
+        return read_pointer(members[0], "/".join(["", *parts[at + 1 :]]) if at + 1 < len(parts) else "")
+    try:
+        return resolve_pointer(document, pointer)
+    except KeyError:
+        for end in range(1, len(parts)):
+            try:
+                value = resolve_pointer(document, "/".join(parts[:end]))
+            except KeyError:
+                break
+            if isinstance(value, list) and not value:
+                prefix = "/".join(parts[:end]) or "/"
+                raise KeyError(f"an empty list at {prefix!r} (an account without any yet?)") from None
+        raise
 
 
 def fill_variables(value: Any, values: dict[str, Any]) -> Any:

@@ -685,3 +685,33 @@ def test_a_server_that_stops_answering_costs_a_few_timeouts_not_one_per_request(
     assert len(calls) == MAX_SILENT_IN_A_ROW
     assert all(a.error_kind == "timeout" for a in answers)
     assert "not sent" in (answers[-1].error or "")
+
+
+@pytest.mark.parametrize("key", ["x", "test", "max", "v1"])
+def test_a_short_key_is_redacted_where_it_travels_and_nowhere_else(key: str) -> None:
+    """`--api-key x` once turned `pagination.max-limit` into `pagination.ma[REDACTED]-limit` (and crashed)."""
+    from conformance.exchange import redact
+
+    ours = "pagination.max-limit testWebhook POST /webhooks/test GET /v1/products?limit=10 maximum text"
+    assert redact(ours, [key]) == ours
+    for carrier in (f"Bearer {key}", f"?apiKey={key}&limit=1", f'{{"key": "{key}"}}', f"key {key} refused"):
+        shown = redact(carrier, [key])
+        assert "[REDACTED]" in shown and key not in shown.replace("[REDACTED]", "").split()
+
+
+def test_a_short_key_is_redacted_in_evidence_without_mangling_the_rest() -> None:
+    exchange = Exchange(
+        operation="listProducts",
+        method="GET",
+        url="http://127.0.0.1:9/v1/products?apiKey=x&max=5",
+        request_headers={"X-Echo": "x", "Accept": "application/json"},
+        request_body=None,
+        status=200,
+        response_headers=httpx.Headers({"X-Seen-Key": "x"}),
+        body=b'{"key": "x", "max_limit": "xx"}',
+    )
+    evidence = exchange.evidence(["x"])
+    assert evidence["request"]["url"] == "http://127.0.0.1:9/v1/products?apiKey=[REDACTED]&max=5"
+    assert evidence["request"]["headers"] == {"X-Echo": "[REDACTED]", "Accept": "application/json"}
+    assert evidence["response"]["headers"] == {"x-seen-key": "[REDACTED]"}
+    assert evidence["response"]["body"] == '{"key": "[REDACTED]", "max_limit": "xx"}'

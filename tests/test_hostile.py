@@ -19,7 +19,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from conformance.cli import main
+from conformance.cli import check_db, main
 from conformance.specfiles import spec_path
 from tests import hostile_servers as hostile
 from tests.hostile_servers import Listener
@@ -261,3 +261,84 @@ def test_unwritable_report_dir_is_one_line(tmp_path: Path, capsys: pytest.Captur
 @pytest.mark.parametrize("timeout", ["0", "nan", "inf"])
 def test_timeout_without_a_deadline_is_one_line(capsys: pytest.CaptureFixture[str], timeout: str) -> None:
     _fails_with(["run", "goat", *GOOD_TARGET, "--timeout", timeout], capsys, "--timeout must be a positive number")
+
+
+@pytest.mark.parametrize("key", ["x", "test"])
+def test_a_short_key_neither_crashes_the_run_nor_mangles_its_text(tmp_path: Path, key: str) -> None:
+    """`--api-key x` crashed (`KeyError: 'pagination.ma[REDACTED]-limit'`); `test` printed `[REDACTED]Webhook`.
+
+    The goat sandbox with `auth.invalid-credentials` accepts any key, so the whole suite runs with it.
+    """
+    from conformance.rules import RULES
+
+    argv = [sys.executable, "-m", "conformance.cli", "run", "goat", "--fault", "auth.invalid-credentials"]
+    argv += ["--api-key", key, "-k", "not test_schema", "--report-dir", str(tmp_path)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=HANG_GUARD_S)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "INTERNALERROR" not in output and "Traceback" not in output, output
+    assert "[REDACTED]" not in output and "testWebhook" in output and "pagination  max limit" in output
+    result = json.loads((tmp_path / "goat.json").read_text(encoding="utf-8"))
+    assert {check["rule"] for check in result["checks"]} <= set(RULES)
+    assert {"pagination.max-limit", "auth.invalid-credentials"} <= {check["rule"] for check in result["checks"]}
+
+
+# --- bad input that used to end in a traceback ----------------------------------------------------------
+
+
+def _latin1_spec(directory: Path) -> Path:
+    """The goat spec saved as Latin-1, with one non-ASCII character: not UTF-8."""
+    path = directory / "latin1.yaml"
+    text = spec_path("goat").read_text(encoding="utf-8").replace("title:", "title: Café", 1)
+    path.write_bytes(text.encode("latin-1", errors="replace"))
+    return path
+
+
+def test_a_spec_that_is_not_utf8_is_one_line_for_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _fails_with(["run", "goat", "--spec", str(_latin1_spec(tmp_path)), *GOOD_TARGET], capsys, "not UTF-8 text")
+
+
+def test_a_spec_that_is_not_utf8_is_a_problem_for_specs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _latin1_spec(tmp_path)
+    assert main(["specs", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{path}: /: not UTF-8 text (byte 0xe9 at offset ") and "Traceback" not in out + err
+
+
+def test_a_spec_that_is_not_utf8_is_a_usage_error_in_the_pytest_route(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "--api", "goat"]
+    done = subprocess.run([*argv, "--spec", str(_latin1_spec(tmp_path)), "-p", "no:cacheprovider"], **_QUICK)
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR and "INTERNALERROR" not in done.stdout + done.stderr
+    assert "bad spec: " in done.stderr and "not UTF-8 text" in done.stderr
+
+
+_QUICK: dict[str, Any] = {"capture_output": True, "text": True, "timeout": HANG_GUARD_S}
+
+
+def _sandbox_fails_with(argv: list[str], expected: str) -> None:
+    """`conformance sandbox …` in a subprocess (it would serve forever if the mistake were missed)."""
+    done = subprocess.run([sys.executable, "-m", "conformance.cli", "sandbox", *argv], **{**_QUICK, "timeout": 30})
+    assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
+    assert done.stderr.startswith("error: ") and expected in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+def test_a_port_out_of_range_is_one_line() -> None:
+    _sandbox_fails_with(["goat", "--port", "80000"], "--port 80000 is not a TCP port; pick one in 0-65535")
+
+
+def test_a_db_in_a_missing_folder_is_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "no" / "goat.db"
+    _sandbox_fails_with(["goat", "--port", "0", "--db", str(db)], f"the folder {db.parent} does not exist")
+
+
+def test_a_db_that_is_not_sqlite_is_one_line(tmp_path: Path) -> None:
+    db = _write(tmp_path / "notes.db", "shopping list\n" * 100)
+    _sandbox_fails_with(["goat", "--port", "0", "--db", str(db)], "is not a usable SQLite database")
+
+
+def test_another_apis_db_is_refused_before_it_answers_500(tmp_path: Path) -> None:
+    from conformance.sandbox.runner import build_app
+
+    db = tmp_path / "goat.db"
+    build_app("goat", db=str(db))  # the goat sandbox makes its tables and seeds them
+    _sandbox_fails_with(["storefront", "--port", "0", "--db", str(db)], "was not made by the storefront sandbox")
+    check_db("goat", str(db))  # its own API's file is fine: state survives restarts

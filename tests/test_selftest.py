@@ -88,3 +88,12 @@ def test_all_variations_of_an_api_together_have_no_findings(api: str) -> None:
 @pytest.mark.parametrize("api", list(SANDBOXES))
 def test_every_api_has_conforming_variations(api: str) -> None:
     assert len(load_sandbox(api).VARIATIONS) >= MIN_VARIATIONS_PER_API
+
+
+def test_permission_checked_before_the_body_is_not_a_finding() -> None:
+    """apis.md: credentials come before parameters, so a 403 to a malformed body from a limited key is fine."""
+    limited = load_sandbox("goat").KEYS["limited"]
+    result = run_suite("goat", rules=("errors.bad-body",), extra=("--api-key", limited))
+    assert result["findings"] == []
+    skipped = [c for c in result["checks"] if c["outcome"] == "skipped" and c["operation"] == "updateOrder"]
+    assert skipped and "403 before the request was validated" in skipped[0]["reason"]

@@ -168,6 +168,15 @@ def judge_error(
     if transport:
         return transport
     expected = list(expected)
+    if 400 in expected and exchange.status in (401, 403) and exchange.status not in expected:
+        # apis.md: "credentials are checked before parameters": a key refused (or lacking a permission) first
+        # is always acceptable, but then the parameters were never judged, so the check could not be made.
+        import pytest
+
+        pytest.skip(
+            f"{what}: answered {exchange.status} before the request was validated (credentials and permissions "
+            "come first); a key with every permission is needed to check this"
+        )
     findings: list[Finding] = []
     if exchange.status not in expected:
         findings.append(

@@ -66,6 +66,7 @@ def build_report(result: Result) -> Report:
         outcomes=tuple(sorted(outcomes, key=_outcome_order)),
         baseline=result.baseline,
         notes=tuple(_finding_view(index, item, None, kind="note") for index, item in enumerate(result.notes, 1)),
+        incomplete=result.incomplete,
     )
 
 

@@ -81,9 +81,14 @@ def diff_main(argv: list[str]) -> int:
     if isinstance(parsed, int):
         return parsed
     try:
-        diff = diff_results(load_result(parsed.old), load_result(parsed.new))
+        old, new = load_result(parsed.old), load_result(parsed.new)
     except ResultError as exc:
         return _error(f"{exc}; pass two DIR/<api>.json results of `conformance run --report-dir DIR`")
+    if old["api"] != new["api"]:  # nothing would match: every finding would read as fixed or new
+        return _error(
+            f"{parsed.old} is a result of {old['api']!r}, {parsed.new} of {new['api']!r}; diff two runs of the same API"
+        )
+    diff = diff_results(old, new)
     sys.stdout.write(render_text(diff))
     fragment = render_html(diff)
     for path, option, text in (

@@ -152,6 +152,8 @@ class Result:
     baseline: BaselineNote | None
     notes: tuple[FindingRecord, ...] = ()
     """What differs from our reading of the documents but breaks no promise; never a failure."""
+    incomplete: Mapping[str, Any] | None = None
+    """Set when the run was interrupted: its reason, what ran and what did not (conformance/interrupt.py)."""
 
     @classmethod
     def from_dict(cls, data: Any) -> Result:
@@ -171,8 +173,14 @@ class Result:
             tool_version=_string(data, "tool_version", ""),
         )
         notes = tuple(_finding(item, f"notes[{i}]") for i, item in enumerate(_list(data, "notes")))
+        incomplete = data.get("incomplete") if isinstance(data.get("incomplete"), Mapping) else None
         return cls(
-            run=run, checks=checks, findings=findings, baseline=_baseline_note(data.get("baseline")), notes=notes
+            run=run,
+            checks=checks,
+            findings=findings,
+            baseline=_baseline_note(data.get("baseline")),
+            notes=notes,
+            incomplete=incomplete,
         )
 
     def outcomes(self) -> list[Outcome]:
@@ -454,6 +462,7 @@ class Report:
     outcomes: tuple[Outcome, ...]
     baseline: BaselineNote | None
     notes: tuple[FindingView, ...] = ()
+    incomplete: Mapping[str, Any] | None = None
 
     def category(self, name: str) -> Counts:
         """Returns the counts of one category (all zero when none of its rules applies)."""

@@ -30,6 +30,7 @@ __all__ = [
     "Database",
     "IdempotencyStore",
     "RateLimitMiddleware",
+    "ResponseVariationMiddleware",
     "SandboxSettings",
     "db_of",
     "error_handlers",
@@ -314,13 +315,68 @@ def header_value(scope: Scope, name: str) -> str | None:
     return None
 
 
+class ResponseVariationMiddleware:
+    """Conforming variations of the HTTP layer, shared by the sandboxes that show them.
+
+    `trailing_slash` serves `/path/` as `/path`; `json_charset` answers JSON as
+    `application/json; charset=utf-8`; `extra_headers` adds undocumented response headers.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        trailing_slash: bool = False,
+        json_charset: bool = False,
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
+        self.app = app
+        self.trailing_slash = trailing_slash
+        self.json_charset = json_charset
+        self.extra = [(name.lower().encode(), value.encode()) for name, value in (extra_headers or {}).items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if self.trailing_slash and len(path) > 1 and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/") or "/", "raw_path": (path.rstrip("/") or "/").encode()}
+
+        async def varied(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = []
+                for name, value in message.get("headers", []):
+                    if self.json_charset and name == b"content-type" and value == b"application/json":
+                        value = b"application/json; charset=utf-8"
+                    headers.append((name, value))
+                message = {**message, "headers": [*headers, *self.extra]}
+            await send(message)
+
+        await self.app(scope, receive, varied)
+
+
 # --- idempotency -------------------------------------------------------------------------
+
+
+def _rebuilt(value: Any) -> Any:
+    """The `idempotency.replay-same-response` fault: the replayed resource with a fresh payment id or link."""
+    if isinstance(value, list):
+        return [_rebuilt(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    rebuilt = {key: _rebuilt(item) for key, item in value.items()}
+    for key in ("payment_id", "payment_url", "paymentUrl"):
+        if isinstance(rebuilt.get(key), str):
+            rebuilt[key] += "&replay=1" if key != "payment_id" else "R"
+    return rebuilt
 
 
 class IdempotencyStore:
     """Remembers (scope, key) → the request's body hash and the answer it got.
 
-    Faults: `idempotency.replay-same-resource` ignores keys, `idempotency.conflict` replays
+    Faults: `idempotency.replay-same-resource` ignores keys, `idempotency.replay-same-response` rebuilds the
+    replayed answer with a fresh payment id or link, `idempotency.conflict` replays
     the stored answer for a different body, `idempotency.concurrent` yields between the
     look-up and the write so parallel requests each create, `idempotency.key-required`
     accepts a missing key.
@@ -363,7 +419,10 @@ class IdempotencyStore:
         if row is not None:
             if row["body_hash"] != digest and "idempotency.conflict" not in self.faults:
                 raise conflict()
-            return int(row["status"]), json.loads(row["response"])
+            stored = json.loads(row["response"])
+            if "idempotency.replay-same-response" in self.faults:
+                stored = _rebuilt(stored)
+            return int(row["status"]), stored
         if "idempotency.concurrent" in self.faults:
             # the race a server without a lock would have: nothing found, the write comes later
             # (sleeping before the look-up would not race when `create` never awaits)

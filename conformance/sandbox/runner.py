@@ -47,9 +47,7 @@ def build_app(
         unknown = sorted(set(asked) - set(known))
         if unknown:
             raise ValueError(f"unknown {kind} {unknown[0]!r} for {api}; known: {', '.join(sorted(known)) or 'none'}")
-    settings = SandboxSettings(
-        db=db, rate_limit=rate_limit, faults=frozenset(faults), variations=frozenset(variations)
-    )
+    settings = SandboxSettings(db=db, rate_limit=rate_limit, faults=frozenset(faults), variations=frozenset(variations))
     return module, module.create_app(settings)
 
 

@@ -39,6 +39,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             data["errors"].get("bad_parameters", []),
             [_case_id(c) for c in data["errors"].get("bad_parameters", [])],
         ),
+        "business_rule": (
+            data["errors"].get("business_rules", []),
+            [_case_id(c) for c in data["errors"].get("business_rules", [])],
+        ),
         "bad_body_op": (data["errors"].get("bad_body", []), list(data["errors"].get("bad_body", []))),
         "wrong_method": (
             data["errors"]["method_not_allowed"],

@@ -17,23 +17,28 @@ from conformance.target import RecipeError, Target
 ENVELOPE_RULES = ("errors.envelope", "errors.code-convention")
 
 
-def _request_without_state(target: Target, operation_id: str) -> dict[str, Any]:
-    """A request for the operation; path parameters fall back to placeholders (credentials come first)."""
+def _probe_request(target: Target, operation_id: str) -> tuple[dict[str, Any], str | None]:
+    """The request a key check is made with: the operation's recipe, an otherwise valid request.
+
+    When the recipe cannot be built here, path parameters fall back to placeholders (a server checks
+    credentials first); the second value then says why the recipe could not be used, else it is None.
+    """
     op = target.operation(operation_id)
     try:
-        return target.build(operation_id)
+        return target.build(operation_id), None
+    except RecipeError as exc:
+        reason = str(exc)
+    placeholders = {name: "conformance-0" for name in op.path_params}
+    for case in target.profile.data["errors"].get("not_found", []):
+        if case["operation"] == operation_id:
+            placeholders.update(case["path_params"])
+    try:
+        return target.build(operation_id, path_params=placeholders), reason
     except RecipeError:
-        placeholders = {name: "conformance-0" for name in op.path_params}
-        for case in target.profile.data["errors"].get("not_found", []):
-            if case["operation"] == operation_id:
-                placeholders.update(case["path_params"])
-        try:
-            return target.build(operation_id, path_params=placeholders)
-        except RecipeError:
-            path = op.path
-            for name, value in placeholders.items():
-                path = path.replace("{" + name + "}", str(value))
-            return {"method": op.method, "path": path, "operation": operation_id}
+        path = op.path
+        for name, value in placeholders.items():
+            path = path.replace("{" + name + "}", str(value))
+        return {"method": op.method, "path": path, "operation": operation_id}, reason
 
 
 def _refused(target: Target, verdict: Verdict, operation_id: str, credentials: str, rule_id: str) -> None:
@@ -41,10 +46,31 @@ def _refused(target: Target, verdict: Verdict, operation_id: str, credentials: s
     op = target.operation(operation_id)
     if op.method != "GET":
         require_writes(target)
-    request = _request_without_state(target, operation_id)
+    request, placeholder_reason = _probe_request(target, operation_id)
     exchange = target.client.request(credentials=credentials, **request)
     expected = auth["missing_status"] if credentials == "none" else auth["invalid_status"]
     what = f"{op.method} {op.path} with {'no' if credentials == 'none' else 'an invalid'} key"
+    if (
+        exchange.status is not None
+        and exchange.status >= 400
+        and exchange.status not in expected
+        and not judge_transport(exchange, operation_id, target.secrets)
+    ):
+        # Another refusal (400, 404, 422...): it blames the key only when the same request with the valid key
+        # is accepted; otherwise the request itself was refused and the answer says nothing about the key.
+        if placeholder_reason is not None:
+            pytest.skip(
+                f"{what}: answered {exchange.status} to a request with placeholder path parameters (no valid "
+                f"request can be built here: {placeholder_reason}); an otherwise valid request is needed to "
+                "judge the key check"
+            )
+        control = target.client.request(**request)
+        if not 200 <= (control.status or 0) < 300:
+            pytest.skip(
+                f"{what}: answered {exchange.status}, and the same request with the valid key answered "
+                f"{control.status or control.error}: the request itself is refused, so its answer says nothing "
+                "about the key"
+            )
     findings = judge_error(
         target.profile,
         exchange,

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from conformance.checks.common import judge_error, judge_transport
+from conformance.client import Exchange
 from conformance.findings import finding
 from conformance.suite.conftest import Verdict, build_or_skip, require_writes
-from conformance.target import Target
+from conformance.target import RecipeError, Target
 
 ENVELOPE_RULES = ("errors.envelope", "errors.code-convention", "errors.request-id")
 
@@ -107,31 +108,60 @@ def test_method_not_allowed(target: Target, verdict: Verdict, wrong_method: dict
     verdict.conclude()
 
 
+def _send_case(target: Target, case: dict[str, Any]) -> Exchange:
+    """Sends the operation's recipe changed as a profile case says (query, path_params, body_patch)."""
+    operation = case["operation"]
+    if target.operation(operation).method != "GET":
+        require_writes(target)
+    variables = case.get("variables")
+    overrides: dict[str, Any] = {}
+    try:
+        for key in ("query", "path_params"):
+            if key in case:
+                overrides[key] = target.substitute(operation, case[key], variables)
+        if "body_patch" in case:
+            build_or_skip(target, operation)
+            overrides.update(patched_body(target, operation, case["body_patch"], variables))
+    except RecipeError as exc:
+        pytest.skip(f"cannot build the request for {operation}: {exc}")
+    return target.client.request(**build_or_skip(target, operation, **overrides))
+
+
+def _case_why(case: dict[str, Any]) -> str:
+    changes = {**case.get("query", {}), **case.get("path_params", {}), **case.get("body_patch", {})}
+    return case.get("why") or ", ".join(f"{k}={v!r}" for k, v in changes.items())
+
+
+@pytest.mark.rules("errors.business-rule", *ENVELOPE_RULES)
+def test_business_rule(target: Target, verdict: Verdict, business_rule: dict[str, Any]) -> None:
+    """Fails when a request the documents say must be refused for what it asks is not refused as documented."""
+    operation = business_rule["operation"]
+    op = target.operation(operation)
+    exchange = _send_case(target, business_rule)
+    verdict.add(
+        judge_error(
+            target.profile,
+            exchange,
+            rule_id="errors.business-rule",
+            operation=operation,
+            expected=business_rule["status"],
+            what=f"{op.method} {op.path}: {_case_why(business_rule)}",
+            secrets=target.secrets,
+            rule=business_rule,
+        )
+    )
+    verdict.conclude()
+
+
 @pytest.mark.rules("errors.bad-parameter", "schema.negative-data", *ENVELOPE_RULES)
 def test_bad_parameter(target: Target, verdict: Verdict, bad_parameter: dict[str, Any]) -> None:
     """Fails when a documented-invalid parameter or body value is not refused with the envelope."""
     operation = bad_parameter["operation"]
     op = target.operation(operation)
-    if op.method != "GET":
-        require_writes(target)
-    overrides: dict[str, Any] = {}
-    if "query" in bad_parameter:
-        overrides["query"] = bad_parameter["query"]
-    if "path_params" in bad_parameter:
-        overrides["path_params"] = bad_parameter["path_params"]
-    if "body_patch" in bad_parameter:
-        build_or_skip(target, operation)
-        overrides.update(patched_body(target, operation, bad_parameter["body_patch"]))
-    request = build_or_skip(target, operation, **overrides)
-    exchange = target.client.request(**request)
-    why = bad_parameter.get("why") or ", ".join(
-        f"{k}={v!r}"
-        for k, v in {
-            **bad_parameter.get("query", {}),
-            **bad_parameter.get("path_params", {}),
-            **bad_parameter.get("body_patch", {}),
-        }.items()
-    )
+    exchange = _send_case(target, bad_parameter)
+    if not 200 <= (exchange.status or 0) < 300:
+        _control_or_skip(target, operation, exchange.status or exchange.error)
+    why = _case_why(bad_parameter)
     # A documented bound of a body field broken: the negative-data rule; of a query/path parameter: bad-parameter.
     rule_id = "schema.negative-data" if "body_patch" in bad_parameter else "errors.bad-parameter"
     what = f"{op.method} {op.path} with {why}"
@@ -163,6 +193,28 @@ def test_bad_parameter(target: Target, verdict: Verdict, bad_parameter: dict[str
             ]
         )
     verdict.conclude()
+
+
+def _control_or_skip(target: Target, operation: str, refused_with: Any) -> None:
+    """Skips the bad-parameter check unless the same request without the bad value (the recipe) succeeds.
+
+    A refusal proves the bad value was refused only when the request is otherwise valid; without a control, a
+    request refused for another reason (a missing parameter, an id that does not exist here) is a false pass or
+    a finding blamed on the wrong value. Actions on an existing resource (a write with path parameters: cancel,
+    refund) get no control: repeating them would change that resource, so they are judged as they stand.
+    """
+    op = target.operation(operation)
+    if op.method != "GET" and op.path_params:
+        return
+    try:
+        control = target.send(operation)
+    except RecipeError as exc:
+        pytest.skip(f"no control request for {operation} (the request without the bad value): {exc}")
+    if not 200 <= (control.status or 0) < 300:
+        pytest.skip(
+            f"{op.method} {op.path} without the bad value (the control request) answered "
+            f"{control.status or control.error}; the refusal ({refused_with}) cannot be blamed on the bad value"
+        )
 
 
 def patched_body(

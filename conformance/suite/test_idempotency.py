@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -52,7 +53,7 @@ def _prepare(target: Target, idempotent: dict[str, Any]) -> dict[str, Any]:
     return build_or_skip(target, idempotent["operation"])
 
 
-@pytest.mark.rules("idempotency.replay-same-resource")
+@pytest.mark.rules("idempotency.replay-same-resource", "idempotency.replay-same-response")
 def test_replay_same_resource(target: Target, verdict: Verdict, idempotent: dict[str, Any]) -> None:
     """Fails when a replay with the same key and body creates a second resource or answers differently."""
     request = _prepare(target, idempotent)
@@ -76,7 +77,81 @@ def test_replay_same_resource(target: Target, verdict: Verdict, idempotent: dict
                 )
             ]
         )
+    else:
+        _judge_same_response(target, verdict, idempotent, first, second)
     verdict.conclude()
+
+
+# Fields a replay may show in their current state: the resource can have moved on since the first answer.
+_MAY_CHANGE = re.compile(r"status|updated|modified", re.IGNORECASE)
+
+
+def _judge_same_response(
+    target: Target, verdict: Verdict, idempotent: dict[str, Any], first: Exchange, second: Exchange
+) -> None:
+    """A replay answers the first response: a field that differs is a finding, a state field a note."""
+    try:
+        before, after = first.json(), second.json()
+    except ValueError:
+        return
+    differences = _differences(before, after)
+    changed = [path for path in differences if not _MAY_CHANGE.search(path)]
+    moved = [path for path in differences if _MAY_CHANGE.search(path)]
+    header = idempotent["header"]
+    if changed:
+        verdict.add(
+            [
+                finding(
+                    "idempotency.replay-same-response",
+                    idempotent["operation"],
+                    f"a replay with the same {header} and body answered the same resource with other values at "
+                    f"{', '.join(changed[:5])}: {_shown(before, after, changed[0])}.\n\nA replay must return the "
+                    "first response (ids, payment links, timestamps), not a rebuilt one.",
+                    rule=idempotent,
+                    exchange=second,
+                    secrets=target.secrets,
+                )
+            ]
+        )
+    elif moved:
+        verdict.note(
+            [
+                finding(
+                    "idempotency.replay-same-response",
+                    idempotent["operation"],
+                    f"a replay with the same {header} answered the resource in its current state "
+                    f"({', '.join(moved[:5])} changed since the first answer); the documents do not say whether a "
+                    "replay repeats the first answer or shows the resource as it is now.",
+                    rule=idempotent,
+                    exchange=second,
+                    secrets=target.secrets,
+                )
+            ]
+        )
+
+
+def _differences(before: Any, after: Any, path: str = "") -> list[str]:
+    """JSON pointers where `after` differs from `before` (fields only `after` has are not differences)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        found: list[str] = []
+        for key, value in before.items():
+            found += _differences(value, after.get(key), f"{path}/{key}")
+        return found
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        return [
+            p for i, (b, a) in enumerate(zip(before, after, strict=True)) for p in _differences(b, a, f"{path}/{i}")
+        ]
+    return [] if before == after else [path or "/"]
+
+
+def _shown(before: Any, after: Any, pointer: str) -> str:
+    def at(document: Any) -> Any:
+        try:
+            return resolve_pointer(document, pointer)
+        except KeyError:
+            return None
+
+    return f"{pointer} was {at(before)!r}, now {at(after)!r}"
 
 
 @pytest.mark.rules("idempotency.conflict", "errors.envelope")

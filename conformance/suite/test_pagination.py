@@ -15,6 +15,7 @@ from conformance.checks.common import judge_error, judge_transport
 from conformance.checks.pagination import (
     Page,
     Walk,
+    item_key,
     judge_complete,
     judge_header_echo,
     judge_last_page,
@@ -32,7 +33,7 @@ from conformance.checks.pagination import (
 from conformance.client import Exchange
 from conformance.findings import Finding, finding
 from conformance.profile import resolve_pointer
-from conformance.suite.conftest import Verdict
+from conformance.suite.conftest import Verdict, require_writes
 from conformance.target import RecipeError, Target
 
 MAX_PAGES = 200
@@ -431,6 +432,62 @@ def test_default_limit(target: Target, listing: dict[str, Any], verdict: Verdict
 
 def _first_page_params(listing: dict[str, Any]) -> dict[str, Any]:
     return {}
+
+
+@pytest.mark.rules("pagination.includes-created")
+def test_includes_created(target: Target, listing: dict[str, Any], verdict: Verdict) -> None:
+    """Fails when an item created during the run is missing from its list, or the list's total does not count it."""
+    created_by = listing.get("created_by")
+    if not created_by:
+        pytest.skip("the profile names no operation that adds to this list")
+    require_writes(target)
+    try:
+        before = fetch_page(target, listing, _first_page_params(listing))
+        exchange = target.send(created_by["operation"])
+        created = _maybe(exchange.json(), created_by["pointer"]) if 200 <= (exchange.status or 0) < 300 else None
+    except PageError as exc:
+        pytest.skip(f"the list's first page {exc.reason}: the list cannot be judged")
+    except RecipeError as exc:
+        pytest.skip(f"cannot build a request for {created_by['operation']}: {exc}")
+    except ValueError:
+        created = None
+    if created is None:
+        pytest.skip(f"{created_by['operation']} answered {exchange.status or exchange.error}: nothing was created")
+    size = (listing.get("limit") or {}).get("max") if (listing.get("limit") or {}).get("param") else None
+    after = walk(target, listing, size)
+    operation = listing["operation"]
+    if after.ended == "error":
+        pytest.skip(f"the walk after the create failed: {after.pages[-1].exchange.status if after.pages else '?'}")
+    if item_key(created, "") not in after.keys:
+        if after.ended == "bounded":
+            pytest.skip(f"the list is longer than {MAX_PAGES} pages: the new item could not be looked for")
+        last = after.pages[-1].exchange if after.pages else exchange
+        verdict.add(
+            [
+                _list_finding(
+                    listing,
+                    "pagination.includes-created",
+                    f"{created_by['operation']} created {created!r}, but a walk over {operation} "
+                    f"({len(after.keys)} items in {len(after.pages)} pages) does not hold it.",
+                    last,
+                    target.secrets,
+                )
+            ]
+        )
+    elif before.total is not None and after.total is not None and after.total < before.total + 1:
+        verdict.add(
+            [
+                _list_finding(
+                    listing,
+                    "pagination.includes-created",
+                    f"the total of {operation} was {before.total} before {created_by['operation']} created "
+                    f"{created!r} and is {after.total} after it; it must count the new item.",
+                    after.pages[0].exchange,
+                    target.secrets,
+                )
+            ]
+        )
+    verdict.conclude()
 
 
 @pytest.mark.rules("pagination.max-limit", "errors.envelope")

@@ -18,6 +18,8 @@ from conformance.target import RecipeError, Target, auth_locations
 SAMPLES = 4
 MAX_BURST = 600
 MAX_WAIT_S = 65.0
+# Without a limit the server states, a burst this many times the documented limit shows it is not enforced.
+UNCERTAIN_FACTOR = 10
 
 
 def _section(target: Target) -> dict[str, Any]:
@@ -184,6 +186,10 @@ class Burst:
     """What a bounded burst past the limit found."""
 
     limit: int
+    certain: bool = False
+    """The server advertises its limit: a burst just past it proves it, and a larger one is never needed."""
+    window_s: float = 0.0
+    elapsed_s: float = 0.0
     sent: int = 0
     refused: Exchange | None = None
     last: Exchange | None = None
@@ -230,12 +236,19 @@ def burst(target: Target) -> Burst:
     names = dict(section.get("headers") or {})
     first = target.client.request(**request)
     advertised = _int(first.header(names["limit"])) if names else None
-    limit = advertised or (section["requests"] if section.get("documented") else None)
+    known = target.options.known_limit
+    limit = advertised or (known[0] if known else None) or (section["requests"] if section.get("documented") else None)
     if not limit:
         return Burst(limit=0, skip_reason="the API documents no limit and the server advertises none")
-    if limit * 2 + 5 > MAX_BURST:
+    certain = bool(advertised)
+    # A server may allow more than documented (apis.md: a note, not a failure): without a limit it states,
+    # "not enforced" may only be said after a burst well past any plausible limit, sent within one window.
+    budget = limit * 2 + 5 if certain else limit * UNCERTAIN_FACTOR
+    if budget > MAX_BURST:
         return Burst(limit=limit, skip_reason=f"the limit ({limit} per window) is too large to probe politely")
-    result = Burst(limit=limit)
+    window_s = float(known[1]) if known else float(section["window_s"])
+    result = Burst(limit=limit, certain=certain, window_s=window_s)
+    started = time.monotonic()
     client = Client(
         target.base_url,
         api_key=target.api_key,
@@ -244,13 +257,14 @@ def burst(target: Target) -> Burst:
         rate=None,
     )
     try:
-        for _ in range(limit * 2 + 5):
+        for _ in range(budget):
             exchange = client.request(retry_throttled=False, **request)
             result.sent += 1
             result.last = exchange
             if exchange.error or (exchange.status or 0) >= 400:
                 result.refused = exchange
                 break
+        result.elapsed_s = time.monotonic() - started
         if result.refused is not None and result.refused.status == section["exceeded_status"]:
             wait = _wait_hint(result.refused, section, names)
             if wait is None:
@@ -275,7 +289,22 @@ def test_exceeded(target: Target, verdict: Verdict, burst: Burst) -> None:
         pytest.skip(burst.skip_reason)
     section = _section(target)
     operation = "*"
-    if burst.refused is None:
+    if burst.refused is None and burst.elapsed_s > burst.window_s:
+        verdict.note(
+            [
+                finding(
+                    "rate-limit.exceeded",
+                    operation,
+                    f"the limit was not reached by a burst of {burst.sent} requests in {burst.elapsed_s:.1f} s "
+                    f"(window {burst.window_s:g} s, limit {burst.limit}); the burst outlasted the window, so the "
+                    "server may allow more than documented.",
+                    rule=section,
+                    exchange=burst.last,
+                    secrets=target.secrets,
+                )
+            ]
+        )
+    elif burst.refused is None:
         verdict.add(
             [
                 finding(
@@ -304,6 +333,20 @@ def test_exceeded(target: Target, verdict: Verdict, burst: Burst) -> None:
             ]
         )
     else:
+        if not burst.certain and burst.sent > burst.limit + 1:
+            verdict.note(
+                [
+                    finding(
+                        "rate-limit.exceeded",
+                        operation,
+                        f"the server refused request {burst.sent} of a burst: it allows more than the documented "
+                        f"{burst.limit} per {section['window_s']:g} s (apis.md: a different limit is a note).",
+                        rule=section,
+                        exchange=burst.refused,
+                        secrets=target.secrets,
+                    )
+                ]
+            )
         names = dict(section.get("headers") or {})
         if section.get("retry_after") and not burst.refused.header("Retry-After"):
             verdict.add(

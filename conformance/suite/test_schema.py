@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from conformance.checks.schema import INFRASTRUCTURE_STATUSES, tolerated_input
 from conformance.findings import Finding, finding
 from conformance.profile import resolve_pointer
 from conformance.scheduling import ENGINE, STATEFUL, engine_scope, scope_operations
@@ -48,6 +49,7 @@ class EngineRun:
     """What one Schemathesis run found, per operationId."""
 
     findings: dict[str, list[Finding]] = field(default_factory=dict)
+    notes: dict[str, list[Finding]] = field(default_factory=dict)
     requests: int = 0
     errors: list[str] = field(default_factory=list)
     counted: bool = False
@@ -118,7 +120,7 @@ def run_engine(target: Target, progress: Any = None, scope: str = ENGINE) -> Eng
     labels = {op.label: op.operation_id for op in target.profile.operations.values()}
     throttled = int(target.profile.data["rate_limit"]["exceeded_status"])
     result = EngineRun()
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, bool]] = set()
     for event in schemathesis.engine.from_schema(schema).execute():
         if progress is not None:
             _report_progress(progress, event, labels)
@@ -136,14 +138,20 @@ def run_engine(target: Target, progress: Any = None, scope: str = ENGINE) -> Eng
                     operation = labels.get(str(failure.operation), str(failure.operation))
                     interaction = recorder.interactions.get(case_id)
                     status = interaction.response.status_code if interaction and interaction.response else None
-                    if status == throttled or (rule_id, operation) in seen:
+                    if status == throttled:
                         continue  # a throttled answer is "wait and retry", not a failure
-                    seen.add((rule_id, operation))
-                    result.findings.setdefault(operation, []).append(
+                    case_node = recorder.cases.get(case_id)
+                    leniency = _leniency(target, rule_id, operation, status, case_node.value if case_node else None)
+                    if (rule_id, operation, bool(leniency)) in seen:
+                        continue  # a note never hides a later finding of the same rule
+                    seen.add((rule_id, operation, bool(leniency)))
+                    message = _message(failure, node.failure_info.code_sample, target)
+                    outcome = result.notes if leniency else result.findings
+                    outcome.setdefault(operation, []).append(
                         finding(
                             rule_id,
                             operation,
-                            _message(failure, node.failure_info.code_sample, target),
+                            f"{message}\n\nNot a failure: {leniency}." if leniency else message,
                             rule={"source": spec_source(target, operation, status)},
                             tier="documented",
                             exchange=_exchange(interaction),
@@ -156,6 +164,16 @@ def run_engine(target: Target, progress: Any = None, scope: str = ENGINE) -> Eng
         elif isinstance(event, events.FatalError):
             result.errors.append(f"Schemathesis stopped: {_error_text(event)}")
     return result
+
+
+def _leniency(target: Target, rule_id: str, operation_id: str, status: int | None, case: Any) -> str | None:
+    """Why this engine failure breaks no documented promise (then it is a note), or None."""
+    if rule_id == "schema.status-code" and status in INFRASTRUCTURE_STATUSES:
+        return f"{status} ({INFRASTRUCTURE_STATUSES[status]}) is what servers and proxies answer to such a request"
+    op = target.profile.operations.get(operation_id)
+    if rule_id == "schema.negative-data" and case is not None and op is not None:
+        return tolerated_input(case, op, target.profile.spec)
+    return None
 
 
 def spec_source(target: Target, operation_id: str | None, status: int | None) -> str:
@@ -313,5 +331,6 @@ def test_schema(engine_runs: EngineRuns, schema_op: str, verdict: Verdict, reque
         target.external_requests += engine_run.requests
     if engine_run.errors and not engine_run.findings:
         pytest.skip(engine_run.errors[0])
+    verdict.note(engine_run.notes.get(schema_op, []))
     verdict.add(engine_run.findings.get(schema_op, []))
     verdict.conclude()

@@ -184,3 +184,46 @@ def test_report_main_regenerates_the_html_beside_the_json(
         f"wrote {tmp_path / 'goat.html'}",
         f"wrote {tmp_path / 'out' / 'x.html'}",
     ]
+
+
+# --- the same commands through `conformance` itself (the top-level parser once swallowed their options) ----
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["diff", "--help"], "usage: conformance diff"),
+        (["diff", "-h"], "usage: conformance diff"),
+        (["report", "--help"], "usage: conformance report"),
+        (["report", "-h"], "usage: conformance report"),
+    ],
+)
+def test_help_of_report_and_diff_reaches_their_own_parser(
+    capsys: pytest.CaptureFixture[str], argv: list[str], shown: str
+) -> None:
+    from conformance.cli import main
+
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith(shown)
+
+
+def test_diff_takes_its_options_before_the_files(make_result: Make, tmp_path: Path) -> None:
+    from conformance.cli import main
+
+    old, new = _fixed_and_regressed(make_result)
+    files = [str(_save(tmp_path / "old.json", old)), str(_save(tmp_path / "new.json", new))]
+    assert main(["diff", "--html", str(tmp_path / "diff.html"), *files]) == 1
+    assert (tmp_path / "diff.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_diff_of_two_different_apis_is_a_usage_error(
+    make_result: Make, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conformance.cli import main
+
+    other = {**make_result(), "api": "storefront"}
+    old, new = _save(tmp_path / "goat.json", make_result()), _save(tmp_path / "storefront.json", other)
+    assert main(["diff", str(old), str(new)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "No regression" not in out
+    assert err == f"error: {old} is a result of 'goat', {new} of 'storefront'; diff two runs of the same API\n"

@@ -16,9 +16,28 @@ KEYS = {"full": DEMO_TOKEN}
 """A JWT (HS256, no expiry) of the demo user; the sandbox verifies every token's signature."""
 
 # Conforming variations: reasonable behaviours the documents leave open; the suite must stay silent on each.
-VARIATIONS: dict[str, str] = {}
+VARIATIONS = {
+    "higher-rate-limit": "Enforces and advertises (X-RateLimit-*) five times the configured limit: apis.md lets a"
+    " server advertise another limit than the documented 100/minute.",
+    "json-charset": "Answers JSON as `application/json; charset=utf-8`: the seed only says 'JSON responses'.",
+    "extra-fields": "Search hits carry the catalog's fields too (category, brand, currency, image_url) and"
+    " categories and brands a `slug`: nothing promises the documented fields are the only ones.",
+    "extra-headers": "Every answer carries undocumented headers (Cache-Control: no-store, X-Api-Version): nothing"
+    " forbids them.",
+    "trailing-slash": "Serves `/api/v1/products/` like `/api/v1/products`: no document makes it another route.",
+    "page-size-clamped": "`page_size` above 100 is served as 100 (echoed as 100) instead of refused: apis.md accepts"
+    " 'a 400 with the error envelope, or at most 100 items'.",
+    "empty-paging-as-absent": "An empty `page=` or `page_size=` is read as not given (the default): only 0 and"
+    " non-numbers are pinned as 400.",
+    "search-catalog-order": "Search hits come in catalog order, not names first: the seed promises no ranking.",
+    "empty-category": "GET /categories also lists a category with no products (`product_count: 0`), whose product"
+    " list is empty: the seed says 'all categories with the number of products in each'.",
+    "malformed-order-id-400": "GET /orders/{order_id} answers 400 for an id that is not a UUID (404 stays for an"
+    " unknown UUID): the documents do not say how a malformed id is refused.",
+}
 
 FAULTS = {
+    "errors.business-rule": "POST /orders with an unknown product_id orders the first catalogue product instead of answering 400.",
     # schema
     "schema.response-schema": 'GET /products/{slug} returns `price` as a string ("19.99").',
     "schema.status-code": "POST /orders answers 200 instead of 201.",
@@ -47,6 +66,7 @@ FAULTS = {
     "pagination.stable-order": "The items of each page come in a random order on every request.",
     # idempotency (implemented in base.IdempotencyStore)
     "idempotency.replay-same-resource": "POST /orders ignores Idempotency-Key: a replay creates a new order.",
+    "idempotency.replay-same-response": "A replay with the same Idempotency-Key answers the order with another payment_url.",
     "idempotency.conflict": "A reused Idempotency-Key with another body replays the first order (no 409).",
     "idempotency.concurrent": "Parallel POST /orders with one Idempotency-Key each create an order.",
     # rate limits (implemented in base.RateLimitMiddleware)

@@ -22,6 +22,7 @@ from conformance.sandbox.base import (
     Database,
     IdempotencyStore,
     RateLimitMiddleware,
+    ResponseVariationMiddleware,
     SandboxSettings,
     client_address,
     db_of,
@@ -59,6 +60,9 @@ _CODES = {
 }
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _DIGITS = re.compile(r"^[0-9]+$")
+EXTRA_HEADERS = {"Cache-Control": "no-store", "X-Api-Version": "1"}
+EMPTY_CATEGORY = "Epic Games"
+"""The category variation `empty-category` lists with no products in it."""
 
 
 def _catalog(request: Request) -> list[Product]:
@@ -97,7 +101,7 @@ def _user(request: Request) -> str:
 
 def _positive_int(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
-    if raw is None:
+    if raw is None or (raw == "" and settings_of(request).varies("empty-paging-as-absent")):
         return default
     value = (int(raw) if len(raw) <= 18 else 10**18) if _DIGITS.match(raw) else 0
     if value < 1:
@@ -114,6 +118,8 @@ def _page(request: Request, items: list[Any], key: str) -> dict[str, Any]:
         size = default
     else:
         size = _positive_int(request, "page_size", default)
+    if size > MAX_PAGE_SIZE and settings.varies("page-size-clamped"):
+        size = MAX_PAGE_SIZE
     if size > MAX_PAGE_SIZE and not settings.has("pagination.max-limit"):
         raise ApiError(400, f"Parameter 'page_size' must be between 1 and {MAX_PAGE_SIZE}")
     total = len(items)
@@ -173,18 +179,27 @@ async def search_products(request: Request) -> Response:
         raise ApiError(500, "Internal server error")  # a search backend that chokes on punctuation
     terms = q.lower().split()
     hits = [p for p in _catalog(request) if all(term in p.searchable for term in terms)]
-    # products whose name holds every term first, then catalog order
-    hits.sort(key=lambda p: (not all(term in p.name.lower() for term in terms), p.position))
-    return _ok(request, _page(request, [p.search_hit() for p in hits], "products"))
+    if settings.varies("search-catalog-order"):
+        hits.sort(key=lambda p: p.position)
+    else:  # products whose name holds every term first, then catalog order
+        hits.sort(key=lambda p: (not all(term in p.name.lower() for term in terms), p.position))
+    extra = settings.varies("extra-fields")
+    return _ok(request, _page(request, [p.summary() if extra else p.search_hit() for p in hits], "products"))
 
 
-def _counts(products: list[Product], attribute: str) -> list[dict[str, Any]]:
-    counts = Counter(getattr(p, attribute) for p in products)
-    return [{"name": name, "product_count": n} for name, n in sorted(counts.items(), key=lambda c: (-c[1], c[0]))]
+def _counts(request: Request, attribute: str) -> list[dict[str, Any]]:
+    counts = Counter(getattr(p, attribute) for p in _catalog(request))
+    if attribute == "category" and settings_of(request).varies("empty-category"):
+        counts[EMPTY_CATEGORY] = 0
+    rows = [{"name": name, "product_count": n} for name, n in sorted(counts.items(), key=lambda c: (-c[1], c[0]))]
+    if settings_of(request).varies("extra-fields"):
+        for row in rows:
+            row["slug"] = re.sub(r"[^a-z0-9]+", "-", row["name"].lower()).strip("-")
+    return rows
 
 
 async def list_categories(request: Request) -> Response:
-    body = {"data": _counts(_catalog(request), "category")}
+    body = {"data": _counts(request, "category")}
     if settings_of(request).has("schema.content-type"):
         return Response(json.dumps(body), media_type="text/plain")
     return JSONResponse(body)
@@ -193,7 +208,7 @@ async def list_categories(request: Request) -> Response:
 async def list_brands(request: Request) -> Response:
     if settings_of(request).has("auth.public-operations"):
         _user(request)
-    return _ok(request, _counts(_catalog(request), "brand"))
+    return _ok(request, _counts(request, "brand"))
 
 
 # --- orders --------------------------------------------------------------------------------
@@ -242,6 +257,8 @@ def _order_lines(request: Request, body: Any) -> list[tuple[Product, int]]:
         if not isinstance(product_id, str) or not product_id:
             raise ApiError(400, f"items[{index}].product_id is required")
         product = by_id.get(product_id.lower())
+        if product is None and settings_of(request).has("errors.business-rule"):
+            product = next(iter(by_id.values()))  # the fault: an unknown product id orders the first product
         if product is None:
             raise ApiError(400, f"items[{index}].product_id: unknown product '{product_id}'")
         if not product.is_active:
@@ -321,6 +338,8 @@ async def get_order(request: Request) -> Response:
     settings = settings_of(request)
     user = _user(request)
     order_id = request.path_params["order_id"]
+    if settings.varies("malformed-order-id-400") and not _UUID.match(order_id):
+        raise ApiError(400, f"Parameter 'order_id' must be a UUID, not '{order_id}'")
     db = db_of(request)
     row = db.one("SELECT * FROM orders WHERE id = ?", (order_id.lower(),)) if _UUID.match(order_id) else None
     if row is not None and settings.has("schema.stateful") and not row["seeded"]:
@@ -359,6 +378,8 @@ def create_app(settings: SandboxSettings) -> Starlette:
 
     handlers[HTTPException] = on_router_error
     requests, window_s = settings.rate_limit or DEFAULT_RATE_LIMIT
+    if settings.varies("higher-rate-limit"):
+        requests *= 5  # apis.md: a server may advertise another limit than the documented one
     limiter = Middleware(
         RateLimitMiddleware,
         requests=requests,
@@ -377,7 +398,13 @@ def create_app(settings: SandboxSettings) -> Starlette:
         Route(f"{BASE_PATH}/orders", create_order, methods=["POST"]),
         Route(f"{BASE_PATH}/orders/{{order_id}}", get_order, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, middleware=[limiter], exception_handlers=handlers)
+    varied = Middleware(
+        ResponseVariationMiddleware,
+        trailing_slash=settings.varies("trailing-slash"),
+        json_charset=settings.varies("json-charset"),
+        extra_headers=EXTRA_HEADERS if settings.varies("extra-headers") else None,
+    )
+    app = Starlette(routes=routes, middleware=[varied, limiter], exception_handlers=handlers)
     app.router.redirect_slashes = False  # /products/ is an unknown route, not a 307
     db = Database(settings.db)
     create_tables(db)

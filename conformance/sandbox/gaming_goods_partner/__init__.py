@@ -23,6 +23,7 @@ from conformance.sandbox.base import (
     ApiError,
     Database,
     RateLimitMiddleware,
+    ResponseVariationMiddleware,
     SandboxSettings,
     client_address,
     error_handlers,
@@ -37,14 +38,36 @@ BASE_PATH = "/api/partner/v1"
 KEYS = {"full": "ggp_sandbox_7c1e4b9a2f6d4e0b"}
 DEFAULT_RATE_LIMIT = (10000, 60.0)
 """Generous, so a full conformance run is never throttled; the documented figure is 100 / 60 s."""
+EXTRA_HEADERS = {"Cache-Control": "no-store", "X-Api-Version": "1"}
 
 BUYERS = {KEYS["full"]: "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f"}
 """The buyer account behind each partner key (`buyer_id` of its orders)."""
 
 # Conforming variations: reasonable behaviours the documents leave open; the suite must stay silent on each.
-VARIATIONS: dict[str, str] = {}
+VARIATIONS = {
+    "higher-rate-limit": "Enforces and advertises (X-RateLimit-*) five times the configured limit: apis.md lets a"
+    " server advertise another limit than the documented 100/minute.",
+    "json-charset": "Answers JSON as `application/json; charset=utf-8`: the seed promises JSON, no charset rule.",
+    "extra-fields": "Responses carry undocumented fields (a brand's `slug`, a product's `slug`, `created_at` on"
+    " checkout's orders, `updated_at` on listed orders): nothing promises the documented fields are the only ones.",
+    "extra-headers": "Every answer carries undocumented headers (Cache-Control: no-store, X-Api-Version): nothing"
+    " forbids them.",
+    "trailing-slash": "Serves `/api/partner/v1/products/` like `/api/partner/v1/products`: no document makes it"
+    " another route.",
+    "limit-clamped": "`limit` above 100 is served as 100 (echoed as 100) instead of refused: apis.md allows"
+    " '400 or clamped (echoed as 100)'.",
+    "malformed-id-404": "A product or order id that is not a UUID answers 404 instead of 400: apis.md allows"
+    " '400 or 404'.",
+    "orders-newest-first": "GET /orders lists the newest order first: the seed promises no order.",
+    "brand-case-insensitive": "GET /brands/{brand}/categories matches the brand case-insensitively (`steam` finds"
+    " Steam, echoed as `Steam`): the seed does not say brand names are case-sensitive.",
+    "empty-paging-as-absent": "An empty `limit=` or `offset=` is read as not given (the default): an empty value"
+    " is 'not given', not a malformed number.",
+}
 
 FAULTS = {
+    "errors.business-rule": 'POST /checkout with {"source": "cart"} answers 201 with no orders instead of refusing'
+    " the empty cart.",
     "schema.response-schema": "getProduct answers `price` as decimal euros (19.99), not integer cents",
     "schema.status-code": "checkout answers 200 instead of 201",
     "schema.content-type": "getProduct answers its JSON body as text/plain",
@@ -177,6 +200,8 @@ def create_app(settings: SandboxSettings) -> Starlette:
     """Returns a fresh Partner API sandbox; its state (db, settings) lives on `app.state`."""
     render = make_render(settings)
     requests, window_s = settings.rate_limit or DEFAULT_RATE_LIMIT
+    if settings.varies("higher-rate-limit"):
+        requests *= 5  # apis.md: a server may advertise another limit than the documented one
     middleware = [
         Middleware(
             RateLimitMiddleware,
@@ -191,6 +216,13 @@ def create_app(settings: SandboxSettings) -> Starlette:
     ]
     if settings.has("schema.response-headers"):
         middleware.insert(0, Middleware(DropHeaderMiddleware))
+    varied = Middleware(
+        ResponseVariationMiddleware,
+        trailing_slash=settings.varies("trailing-slash"),
+        json_charset=settings.varies("json-charset"),
+        extra_headers=EXTRA_HEADERS if settings.varies("extra-headers") else None,
+    )
+    middleware.insert(0, varied)
     routes = [
         Route(f"{BASE_PATH}/brands", handlers.list_brands, methods=["GET"]),
         Route(f"{BASE_PATH}/brands/{{brand}}/categories", handlers.list_brand_categories, methods=["GET"]),

@@ -40,7 +40,7 @@ _HUGE = 10**15  # SQLite's LIMIT/OFFSET are int64: larger figures are read as th
 
 def _integer(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
-    if raw is None:
+    if raw is None or (raw == "" and settings_of(request).varies("empty-paging-as-absent")):
         return default
     if not _INTEGER.fullmatch(raw):
         raise ApiError(400, f"Parameter '{name}' must be an integer")
@@ -55,6 +55,8 @@ def _window(request: Request) -> tuple[int, int]:
     limit = _integer(request, "limit", 10 if settings.has("pagination.default-limit") else DEFAULT_LIMIT)
     if limit < 1 and not (limit == 0 and settings.has("pagination.invalid-limit")):
         raise ApiError(400, f"Parameter 'limit' must be an integer between 1 and {MAX_LIMIT}")
+    if limit > MAX_LIMIT and settings.varies("limit-clamped"):
+        limit = MAX_LIMIT  # apis.md: "400 or clamped (echoed as 100)"
     if limit > MAX_LIMIT and not settings.has("pagination.max-limit"):
         # apis.md allows "400 or clamped"; refusing matches the spec's `maximum: 100`
         raise ApiError(400, f"Parameter 'limit' must be an integer between 1 and {MAX_LIMIT}")
@@ -99,14 +101,21 @@ async def list_brands(request: Request) -> Response:
             " ORDER BY product_count DESC, brand LIMIT ? OFFSET ?",
             (limit, start),
         )
-        return [{"brand": row["brand"], "product_count": row["product_count"]} for row in rows]
+        brands = [{"brand": row["brand"], "product_count": row["product_count"]} for row in rows]
+        if settings_of(request).varies("extra-fields"):
+            for brand in brands:
+                brand["slug"] = _slug(brand["brand"])
+        return brands
 
     return JSONResponse(_page(request, total, fetch))
 
 
 async def list_brand_categories(request: Request) -> Response:
     brand = request.path_params["brand"]
-    rows = db_of(request).all(
+    db = db_of(request)
+    if settings_of(request).varies("brand-case-insensitive"):
+        brand = db.scalar("SELECT brand FROM products WHERE lower(brand) = lower(?) LIMIT 1", (brand,)) or brand
+    rows = db.all(
         "SELECT category, SUM(is_available) AS product_count FROM products WHERE brand = ?"
         " GROUP BY category ORDER BY product_count DESC, category",
         (brand,),
@@ -122,7 +131,11 @@ async def list_brand_categories(request: Request) -> Response:
     return JSONResponse(body)
 
 
-def _product(row: sqlite3.Row, *, detail: bool = False) -> dict[str, Any]:
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _product(row: sqlite3.Row, *, detail: bool = False, extra: bool = False) -> dict[str, Any]:
     product = {
         "id": row["id"],
         "title": row["title"],
@@ -140,6 +153,8 @@ def _product(row: sqlite3.Row, *, detail: bool = False) -> dict[str, Any]:
     if detail:
         product["description"] = row["description"]
         product["specifications"] = json.loads(row["specifications"])
+    if extra:
+        product["slug"] = _slug(row["title"])
     return product
 
 
@@ -161,7 +176,7 @@ async def list_products(request: Request) -> Response:
 
     def fetch(limit: int, start: int) -> list[dict[str, Any]]:
         rows = db.all(f"SELECT * FROM products{clause} ORDER BY seq LIMIT ? OFFSET ?", [*params, limit, start])
-        return [_product(row) for row in rows]
+        return [_product(row, extra=settings.varies("extra-fields")) for row in rows]
 
     return JSONResponse(_page(request, total, fetch))
 
@@ -178,6 +193,8 @@ def _uuid_param(request: Request, name: str, fallback: str, *params: Any) -> str
         found: str | None = db_of(request).scalar(fallback, params)
         if found is not None:
             return found
+    if settings_of(request).varies("malformed-id-404"):
+        raise ApiError(404, f"No resource with id '{value}'")  # apis.md: "a malformed UUID → 400 or 404"
     raise ApiError(400, f"Parameter '{name}' must be a UUID")
 
 
@@ -193,8 +210,8 @@ async def get_product(request: Request) -> Response:
     if row is None:
         _not_found(request, f"Product {product_id} not found")
     assert row is not None
-    product = _product(row, detail=True)
     settings = settings_of(request)
+    product = _product(row, detail=True, extra=settings.varies("extra-fields"))
     if settings.has("schema.response-schema"):
         product["price"] = row["price"] / 100
     if settings.has("schema.content-type"):
@@ -235,6 +252,8 @@ def _checkout_lines(body: Any, settings: SandboxSettings) -> list[dict[str, Any]
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object")
     source = body.get("source")
+    if source == "cart" and settings.has("errors.business-rule"):
+        return []  # the fault: an empty cart checks out (no order) instead of being refused
     if source == "cart":
         raise ApiError(
             400, "The cart is empty: the Partner API has no cart operations; use source 'lines'", "cart_empty"
@@ -281,7 +300,10 @@ def _create_order(request: Request, lines: list[dict[str, Any]], products: list[
                 for index, (p, line) in enumerate(zip(products, lines, strict=True))
             ],
         )
-    return {"id": order_id, "status": "created", "total": total, "currency": "EUR"}
+    order = {"id": order_id, "status": "created", "total": total, "currency": "EUR"}
+    if settings_of(request).varies("extra-fields"):
+        order["created_at"] = now
+    return order
 
 
 async def list_orders(request: Request) -> Response:
@@ -289,10 +311,13 @@ async def list_orders(request: Request) -> Response:
     partner = request.scope["partner"]
     total = db.scalar("SELECT COUNT(*) FROM orders WHERE partner = ?", (partner,))
 
+    settings = settings_of(request)
+    order = "seq DESC" if settings.varies("orders-newest-first") else "seq"
+    columns = "id, status, total, currency, created_at" + (", updated_at" if settings.varies("extra-fields") else "")
+
     def fetch(limit: int, start: int) -> list[dict[str, Any]]:
         rows = db.all(
-            "SELECT id, status, total, currency, created_at FROM orders WHERE partner = ?"
-            " ORDER BY seq LIMIT ? OFFSET ?",
+            f"SELECT {columns} FROM orders WHERE partner = ? ORDER BY {order} LIMIT ? OFFSET ?",
             (partner, limit, start),
         )
         return [dict(row) for row in rows]

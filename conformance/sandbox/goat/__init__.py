@@ -16,7 +16,26 @@ __all__ = ["BASE_PATH", "DEFAULT_RATE_LIMIT", "FAULTS", "KEYS", "VARIATIONS", "c
 KEYS = {"full": FULL_KEY, "limited": LIMITED_KEY}
 
 # Conforming variations: reasonable behaviours the documents leave open; the suite must stay silent on each.
-VARIATIONS: dict[str, str] = {}
+VARIATIONS = {
+    "higher-rate-limit": "Enforces and advertises (X-RateLimit-*) five times the configured limit: the seed gives no"
+    " figure and says limits 'may vary depending on account type'.",
+    "higher-rate-limit-no-headers": "Enforces five times the configured limit and sends no X-RateLimit-* headers:"
+    " the seed sends them only 'when available' (429 still carries Retry-After).",
+    "json-charset": "Answers JSON as `application/json; charset=utf-8`: the seed says 'UTF-8 encoded JSON'.",
+    "extra-fields": "Responses carry undocumented fields (`object` on every resource, a product's `price` and"
+    " `currency`, `has_more` on lists): nothing promises the documented fields are the only ones.",
+    "extra-headers": "Every answer carries undocumented headers (Cache-Control: no-store, X-Api-Version): nothing"
+    " forbids them.",
+    "trailing-slash": "Serves `/v1/products/` like `/v1/products`: no document says a trailing slash is another route.",
+    "limit-above-max-refused": "`limit` above 100 answers 400 instead of being clamped: apis.md allows either.",
+    "newest-first": "Lists products in descending id order: the seed promises no order, only a stable cursor walk.",
+    "empty-category-as-absent": "An empty `category=` is read as no filter (all products): an empty value is"
+    " 'not given', not a category.",
+    "null-as-absent": "PATCH /orders/{id} reads a null `metadata`, `customer` or `notes` as not given (unchanged):"
+    " null for an optional input means 'not given'.",
+    "small-catalog": "Seeds 40 products in four categories (none in `in_game_currency`): the catalogue's size and"
+    " shape are the account's, not the documents'.",
+}
 
 FAULTS = {
     # schema
@@ -48,6 +67,7 @@ FAULTS = {
     "pagination.stable-order": "Each walk (first page without cursor) gets its own random order of products.",
     # idempotency (implemented in base.IdempotencyStore; key-required here)
     "idempotency.replay-same-resource": "POST /orders ignores Idempotency-Key: a replay creates a new order.",
+    "idempotency.replay-same-response": "A replay with the same Idempotency-Key answers the order with another payment_id.",
     "idempotency.conflict": "A reused Idempotency-Key with another body replays the first order (no 409).",
     "idempotency.concurrent": "Parallel POST /orders with one Idempotency-Key each create an order.",
     "idempotency.key-required": "POST /orders without Idempotency-Key creates an order instead of answering 400.",
@@ -58,6 +78,8 @@ FAULTS = {
     "rate-limit.exceeded": "Requests past the limit are served (never 429).",
     "rate-limit.recovery": "After the reset, a key that went over the limit stays blocked one more window.",
     # auth
+    # transport
+    "transport.invalid-response": "GET /products/{product_id} labels its JSON body text/html.",
     "auth.missing-credentials": "A request without Authorization is served as the full demo account.",
     "auth.invalid-credentials": "Any Bearer token is accepted (as the full demo account).",
     "auth.public-operations": "GET /health needs a key (401 without one).",

@@ -25,6 +25,7 @@ from conformance.sandbox.base import (
     Database,
     IdempotencyStore,
     RateLimitMiddleware,
+    ResponseVariationMiddleware,
     SandboxSettings,
     error_handlers,
     header_value,
@@ -41,6 +42,7 @@ DEFAULT_RATE_LIMIT = (10000, 60.0)
 """Generous enough that a full conformance run is never throttled; tests pass a small one."""
 
 MAX_QUANTITY = 1000
+EXTRA_HEADERS = {"Cache-Control": "no-store", "X-Api-Version": "1.0.0"}
 CODES = {
     400: "invalid_request",
     401: "unauthorized",
@@ -105,12 +107,18 @@ class GoatApi:
         self.settings = settings
         self.db = Database(settings.db)
         create_tables(self.db)
-        seed(self.db)
+        if settings.varies("small-catalog"):
+            seed(self.db, product_count=40, categories=CATEGORIES[:4])
+        else:
+            seed(self.db)
         self.idempotency = IdempotencyStore(self.db, settings.faults)
         self.paging = Paging(settings)
 
     def fault(self, name: str) -> bool:
         return self.settings.has(name)
+
+    def varies(self, name: str) -> bool:
+        return self.settings.varies(name)
 
     # --- errors --------------------------------------------------------------------------
 
@@ -212,7 +220,7 @@ class GoatApi:
         metadata: Any = json.loads(row["metadata"])
         if detail and self.fault("schema.response-schema"):
             metadata = row["metadata"]  # a JSON-encoded string instead of an object
-        return {
+        product = {
             "id": row["id"],
             "name": row["name"],
             "category": row["category"],
@@ -221,6 +229,9 @@ class GoatApi:
             "availability": row["availability"],
             "metadata": metadata,
         }
+        if self.varies("extra-fields"):
+            product.update(object="product", price=row["price"], currency=row["currency"])
+        return product
 
     def category(self, value: str) -> None:
         if self.fault("schema.server-error") and not re.fullmatch(r"[a-z_]+", value):
@@ -233,18 +244,25 @@ class GoatApi:
         query = request.query_params
         limit = self.paging.limit(query.get("limit"))
         category = query.get("category")
+        if category == "" and self.varies("empty-category-as-absent"):
+            category = None  # an empty value is "not given"
         if category is not None:
             self.category(category)
         position = self.paging.decode(query.get("cursor"))
-        sql, params = "SELECT id FROM products ORDER BY id", cast(tuple[str, ...], ())
+        sql, params = "SELECT id FROM products", cast(tuple[str, ...], ())
         if category is not None:
-            sql, params = "SELECT id FROM products WHERE category = ? ORDER BY id", (category,)
-        page_ids, next_cursor = self.paging.page([row["id"] for row in self.db.all(sql, params)], position, limit)
+            sql, params = "SELECT id FROM products WHERE category = ?", (category,)
+        descending = self.varies("newest-first")
+        ids = sorted((row["id"] for row in self.db.all(sql, params)), reverse=descending)
+        page_ids, next_cursor = self.paging.page(ids, position, limit, descending=descending)
         rows = {
             row["id"]: row
             for row in self.db.all(f"SELECT * FROM products WHERE id IN ({','.join('?' * len(page_ids))})", page_ids)
         }
-        return JSONResponse({"data": [self.product_json(rows[i]) for i in page_ids], "next_cursor": next_cursor})
+        body: dict[str, Any] = {"data": [self.product_json(rows[i]) for i in page_ids], "next_cursor": next_cursor}
+        if self.varies("extra-fields"):
+            body["has_more"] = next_cursor is not None
+        return JSONResponse(body)
 
     async def get_product(self, request: Request) -> Response:
         self.account(request)
@@ -252,13 +270,14 @@ class GoatApi:
         row = self.db.one("SELECT * FROM products WHERE id = ?", (product_id,))
         if row is None:
             raise self.not_found("product", product_id)
+        if self.fault("transport.invalid-response"):
+            return Response(json.dumps(self.product_json(row, detail=True)), media_type="text/html")
         return JSONResponse(self.product_json(row, detail=True))
 
     # --- orders --------------------------------------------------------------------------
 
-    @staticmethod
-    def order_json(row: sqlite3.Row) -> dict[str, Any]:
-        return {
+    def order_json(self, row: sqlite3.Row) -> dict[str, Any]:
+        order = {
             "id": row["id"],
             "product_id": row["product_id"],
             "quantity": row["quantity"],
@@ -272,6 +291,9 @@ class GoatApi:
             "created_at": row["created_at"],
             "updated_at": row["updated_at"],
         }
+        if self.varies("extra-fields"):
+            order["object"] = "order"
+        return order
 
     def find_order(self, account: sqlite3.Row, order_id: str) -> sqlite3.Row:
         row = self.db.one("SELECT * FROM orders WHERE id = ? AND account_id = ?", (order_id, account["id"]))
@@ -374,6 +396,8 @@ class GoatApi:
     def update_order(self, row: sqlite3.Row, body: Any) -> sqlite3.Row:
         if not isinstance(body, dict):
             raise bad("The request body must be a JSON object")
+        if self.varies("null-as-absent"):
+            body = {name: value for name, value in body.items() if value is not None}
         changes: dict[str, Any] = {}
         if "metadata" in body:
             if not isinstance(body["metadata"], dict):
@@ -405,17 +429,18 @@ class GoatApi:
         )
         if row is None or (self.fault("schema.stateful") and row["origin"] == "api"):
             raise self.not_found("payment", payment_id)
-        return JSONResponse(
-            {
-                "id": row["id"],
-                "order_id": row["order_id"],
-                "amount": row["amount"],
-                "currency": row["currency"],
-                "provider_reference": row["provider_reference"],
-                "status": row["status"],
-                "created_at": row["created_at"],
-            }
-        )
+        payment = {
+            "id": row["id"],
+            "order_id": row["order_id"],
+            "amount": row["amount"],
+            "currency": row["currency"],
+            "provider_reference": row["provider_reference"],
+            "status": row["status"],
+            "created_at": row["created_at"],
+        }
+        if self.varies("extra-fields"):
+            payment["object"] = "payment"
+        return JSONResponse(payment)
 
     async def test_webhook(self, request: Request) -> Response:
         account = self.account(request)
@@ -460,6 +485,9 @@ def create_app(settings: SandboxSettings) -> Starlette:
 
         handlers[405] = without_allow
     requests, window_s = settings.rate_limit or DEFAULT_RATE_LIMIT
+    no_headers = settings.varies("higher-rate-limit-no-headers")
+    if no_headers or settings.varies("higher-rate-limit"):
+        requests *= 5  # "may vary depending on account type"
     app = Starlette(
         routes=[
             Route(f"{BASE_PATH}/health", api.health, methods=["GET"]),
@@ -472,6 +500,12 @@ def create_app(settings: SandboxSettings) -> Starlette:
             Route(f"{BASE_PATH}/webhooks/test", api.test_webhook, methods=["POST"]),
         ],
         middleware=[
+            Middleware(
+                ResponseVariationMiddleware,
+                trailing_slash=settings.varies("trailing-slash"),
+                json_charset=settings.varies("json-charset"),
+                extra_headers=EXTRA_HEADERS if settings.varies("extra-headers") else None,
+            ),
             Middleware(RequestIdMiddleware, settings=settings),
             Middleware(
                 RateLimitMiddleware,
@@ -480,6 +514,7 @@ def create_app(settings: SandboxSettings) -> Starlette:
                 client_key=rate_limit_client,
                 exceeded_status=429,
                 exceeded_body=lambda: api.render(ApiError(429, "Rate limit exceeded: wait for the reset")),
+                send_headers=not no_headers,
                 headers_optional=True,  # "Responses include rate-limit headers when available."
                 faults=settings.faults,
             ),

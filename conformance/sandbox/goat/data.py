@@ -150,7 +150,7 @@ def _product(rng: random.Random, category: str) -> dict[str, object]:
     }
 
 
-def seed(db: Database) -> None:
+def seed(db: Database, *, product_count: int = PRODUCT_COUNT, categories: tuple[str, ...] = CATEGORIES) -> None:
     """Fills an empty database: two accounts, 300 products, 80 orders with their payments."""
     if not db.is_empty("accounts"):
         return
@@ -168,8 +168,8 @@ def seed(db: Database) -> None:
         ("acc_01HXA0RD2K", LIMITED_KEY, "Read-only Partner", "sandbox", ["products:read", "payments:read"]),
     ]
     products: list[dict[str, object]] = []
-    for index in range(PRODUCT_COUNT):
-        product = _product(rng, CATEGORIES[index % len(CATEGORIES)] if index % 7 else rng.choice(CATEGORIES))
+    for index in range(product_count):
+        product = _product(rng, categories[index % len(categories)] if index % 7 else rng.choice(categories))
         product["id"] = "prod_01HX9R2Q2C" if index == 0 else unique("prod_")
         products.append(product)
     products[0].update(

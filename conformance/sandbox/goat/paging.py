@@ -49,6 +49,8 @@ class Paging:
             if self.settings.has("pagination.invalid-limit"):
                 return DEFAULT_LIMIT
             raise ApiError(400, _LIMIT_ERROR)
+        if value > MAX_LIMIT and self.settings.varies("limit-above-max-refused"):
+            raise ApiError(400, _LIMIT_ERROR)  # apis.md: "above 100 → 400 or clamped to 100"
         return value if self.settings.has("pagination.max-limit") else min(value, MAX_LIMIT)
 
     @staticmethod
@@ -73,8 +75,10 @@ class Paging:
             return None  # an unknown cursor restarts the list
         raise ApiError(400, "cursor is not a cursor this API returned")
 
-    def page(self, ids: list[str], position: dict[str, Any] | None, limit: int) -> tuple[list[str], str | None]:
-        """Returns the ids of the page at `position` of `ids` (ascending) and the next cursor."""
+    def page(
+        self, ids: list[str], position: dict[str, Any] | None, limit: int, *, descending: bool = False
+    ) -> tuple[list[str], str | None]:
+        """Returns the ids of the page at `position` of `ids` (sorted either way) and the next cursor."""
         seed = None
         if self.settings.has("pagination.stable-order"):  # each walk gets its own order, kept in the cursor
             seed = position.get("seed") if position else None
@@ -82,6 +86,8 @@ class Paging:
             ids = sorted(ids, key=lambda value: hashlib.sha256(f"{seed}:{value}".encode()).digest())
         if position is None:
             start = 0
+        elif "after" in position and seed is None and descending:
+            start = next((i for i, value in enumerate(ids) if value < position["after"]), len(ids))
         elif "after" in position and seed is None:
             start = bisect.bisect_right(ids, position["after"])
         else:

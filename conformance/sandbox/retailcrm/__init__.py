@@ -25,12 +25,14 @@ from conformance.sandbox.base import (
     ApiError,
     Database,
     RateLimitMiddleware,
+    ResponseVariationMiddleware,
     SandboxSettings,
     client_address,
     error_handlers,
 )
 from conformance.sandbox.retailcrm import handlers
 from conformance.sandbox.retailcrm.data import SITES, create_tables, seed
+from conformance.sandbox.retailcrm.handlers import SMALL_CATALOG
 
 __all__ = ["BASE_PATH", "DEFAULT_RATE_LIMIT", "FAULTS", "KEYS", "VARIATIONS", "create_app", "summary"]
 
@@ -42,11 +44,32 @@ KEYS = {
 KEY_SITES = {KEYS["full"]: ("main", "outlet"), KEYS["single"]: ("main",)}
 DEFAULT_RATE_LIMIT = (10, 1.0)
 """Documented: "it cannot address more than 10 requests per second from one IP"."""
+HIGHER_RATE_LIMIT = (50, 1.0)
+"""The limit of the `higher-rate-limit-no-headers` variation (unless one is configured)."""
 TELEPHONY_PREFIXES = ("/api/v5/telephony", "/api/telephony")
 """Telephony methods get four times the general limit (40 per second); the seed writes /api/telephony/*."""
 
 # Conforming variations: reasonable behaviours the documents leave open; the suite must stay silent on each.
-VARIATIONS: dict[str, str] = {}
+VARIATIONS: dict[str, str] = {
+    "higher-rate-limit-no-headers": f"enforces {HIGHER_RATE_LIMIT[0]} requests per second (503 past it), more than the"
+    " documented 10, and sends no rate-limit headers: an account may be allowed more than the documented figure",
+    "empty-site-as-absent": "`site=` (an empty value) is read as no `site` (GET order/customer answer 200), as PHP's"
+    " `if ($site)` does; seen on real servers",
+    "empty-maps-as-arrays": "empty maps in answers (customFields, payments, properties) are `[]`, as PHP's json_encode"
+    " writes an empty array; the spec allows both",
+    "extra-response-fields": "orders, customers and products carry undocumented fields (privilegeType, managerId,"
+    " contragentType): real RetailCRM answers far more fields than the subset the spec lists",
+    "errors-as-array": "`errors` is an array of strings (`field: text`) instead of an object: apis.md allows"
+    " (array of strings | object field→text)",
+    "auth-errors-403": 'a missing or wrong key answers 403 (same envelope and messages): apis.md: "the check accepts'
+    ' 401 or 403 with this envelope"',
+    "json-charset": "JSON answers say `application/json; charset=utf-8` (the same media type, with its charset)",
+    "trailing-slash": "a path with a trailing slash (`/api/v5/orders/`) is served like the path without it",
+    "limit-counts-items": "`pagination.limit` is the number of items in the answer (less than the page size on the"
+    ' last page), as the seed defines it: "limit - the number of items in the current response"',
+    "small-catalog": f"the store's catalog holds {SMALL_CATALOG} products, one page only (the seed promises no amount"
+    " of data)",
+}
 
 FAULTS = {
     "schema.response-schema": "listSites answers `sites` as an array instead of an object keyed by code",
@@ -87,6 +110,8 @@ def render_for(settings: SandboxSettings):  # type: ignore[no-untyped-def]
         body: dict[str, Any] = {"success": False, "errorMsg": exc.message}
         if exc.details is not None:
             body["errors"] = exc.details
+        if isinstance(exc.details, dict) and settings.varies("errors-as-array"):
+            body["errors"] = [f"{field}: {text}" for field, text in exc.details.items()]
         if settings.has("errors.envelope"):
             body["errors"] = exc.message
         return body
@@ -114,7 +139,8 @@ def create_app(settings: SandboxSettings) -> Starlette:
         return await on_http_exception(request, exc)
 
     exception_handlers[HTTPException] = on_router_error
-    requests, window_s = settings.rate_limit or DEFAULT_RATE_LIMIT
+    default = HIGHER_RATE_LIMIT if settings.varies("higher-rate-limit-no-headers") else DEFAULT_RATE_LIMIT
+    requests, window_s = settings.rate_limit or default
     limiter = Middleware(
         RateLimitMiddleware,
         requests=requests,
@@ -127,7 +153,12 @@ def create_app(settings: SandboxSettings) -> Starlette:
         overrides=tuple((prefix, requests * 4, window_s) for prefix in TELEPHONY_PREFIXES),
         faults=settings.faults,
     )
-    app = Starlette(routes=handlers.routes(), middleware=[limiter], exception_handlers=exception_handlers)
+    variations = Middleware(
+        ResponseVariationMiddleware,
+        trailing_slash=settings.varies("trailing-slash"),
+        json_charset=settings.varies("json-charset"),
+    )
+    app = Starlette(routes=handlers.routes(), middleware=[limiter, variations], exception_handlers=exception_handlers)
     app.router.redirect_slashes = False
     app.state.db = db
     app.state.settings = settings

@@ -35,6 +35,7 @@ __all__ = [
     "Call",
     "by_param",
     "call",
+    "entity",
     "filtered_page",
     "find",
     "in_clause",
@@ -107,19 +108,44 @@ def authenticate(
     if not settings.has("auth.key-locations"):  # the fault ignores the form field
         candidates.insert(1, form.get("apiKey"))
     key = next((value for value in candidates if isinstance(value, str) and value), None)
+    status = 403 if settings.varies("auth-errors-403") else 401
     if key is None:
         if settings.has("auth.missing-credentials"):
             return full
-        raise ApiError(401, MISSING_KEY)
+        raise ApiError(status, MISSING_KEY)
     if key not in key_sites:
         if settings.has("auth.invalid-credentials"):
             return full
-        raise ApiError(401, WRONG_KEY)
+        raise ApiError(status, WRONG_KEY)
     return key_sites[key]
 
 
 def ok(payload: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse({"success": True, **payload}, status_code=status)
+
+
+PHP_MAPS = ("customFields", "payments", "properties")
+"""Maps that PHP's json_encode writes as `[]` when empty (the `empty-maps-as-arrays` variation)."""
+EXTRA_FIELDS = {"privilegeType": "none", "managerId": 17, "contragentType": "individual"}
+"""Undocumented fields of the `extra-response-fields` variation (real RetailCRM answers many more)."""
+
+
+def entity(c: Call, stored: str | dict[str, Any]) -> dict[str, Any]:
+    """An order, customer or product as answered: the stored JSON, shaped by this instance's variations."""
+    value: dict[str, Any] = json.loads(stored) if isinstance(stored, str) else dict(stored)
+    if c.settings.varies("extra-response-fields"):
+        value = {**value, **{key: extra for key, extra in EXTRA_FIELDS.items() if key not in value}}
+    if c.settings.varies("empty-maps-as-arrays"):
+        value = _php_arrays(value)
+    return value
+
+
+def _php_arrays(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: [] if k in PHP_MAPS and v == {} else _php_arrays(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_php_arrays(item) for item in value]
+    return value
 
 
 def now() -> str:
@@ -147,6 +173,8 @@ def site_param(c: Call) -> str | None:
     if site is None:
         return None
     if site == "":
+        if c.settings.varies("empty-site-as-absent"):
+            return None  # PHP's `if ($site)` reads an empty value as no value
         raise invalid_parameter("site", "This value should not be blank.")
     if site not in c.sites:
         raise ApiError(403, ACCESS_DENIED)
@@ -224,11 +252,13 @@ def paginated(c: Call, key: str, rows: list[sqlite3.Row], limit: int, page: int)
     chunk = rows[start : start + limit]
     if c.has("pagination.no-duplicates") and page > 1 and 0 < len(chunk) < limit:
         chunk = [rows[start - 1], *chunk]  # the last page repeats the previous page's last item
-    items = [json.loads(row["body"]) for row in chunk]
+    items = [entity(c, row["body"]) for row in chunk]
     if c.has("pagination.stable-order"):
         random.Random().shuffle(items)
+    # the seed's own words: "limit - the number of items in the current response"
+    echoed = len(items) if c.settings.varies("limit-counts-items") else limit
     pagination = {
-        "limit": DEFAULT_PAGE_SIZE if c.has("pagination.totals") else limit,
+        "limit": DEFAULT_PAGE_SIZE if c.has("pagination.totals") else echoed,
         "totalCount": total,
         "currentPage": page,
         "totalPageCount": page_count,

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from conformance.sandbox.retailcrm.context import (
     by_param,
     call,
+    entity,
     filtered_page,
     find,
     in_clause,
@@ -34,7 +35,10 @@ from conformance.sandbox.retailcrm.params import (
     validate_customer,
 )
 
-__all__ = ["routes"]
+__all__ = ["SMALL_CATALOG", "routes"]
+
+SMALL_CATALOG = 12
+"""Products of the `small-catalog` variation: less than one default page."""
 
 
 async def api_versions(request: Request) -> Response:
@@ -73,7 +77,7 @@ async def get_customer(request: Request) -> Response:
     row = find(c, "customers", request.path_params["externalId"], by, site)
     if row is None:
         raise not_found(c, "Customer")
-    return ok({"customer": json.loads(row["body"])})
+    return ok({"customer": entity(c, row["body"])})
 
 
 CUSTOMER_FIELDS = (
@@ -163,6 +167,8 @@ async def list_products(request: Request) -> Response:
     limit, page = page_request(c)
     ids = integers(c.query, "filter", "ids")
     where, params = in_clause("id", ids) if ids else ("1", [])
+    if c.settings.varies("small-catalog"):
+        where += f" AND id <= {SMALL_CATALOG}"
     rows = c.db.all(f"SELECT id, body FROM products WHERE {where} ORDER BY id", params)
     return paginated(c, "products", rows, limit, page)
 

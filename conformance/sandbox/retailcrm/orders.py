@@ -15,6 +15,7 @@ from conformance.sandbox.retailcrm.context import (
     Call,
     by_param,
     call,
+    entity,
     filtered_page,
     find,
     in_clause,
@@ -89,7 +90,7 @@ async def get_order(request: Request) -> Response:
     row = find(c, "orders", request.path_params["externalId"], by, site)
     if row is None or (row["from_api"] and c.has("schema.stateful")):
         raise not_found(c, "Order")
-    return ok({"order": json.loads(row["body"])})
+    return ok({"order": entity(c, row["body"])})
 
 
 async def create_order(request: Request) -> Response:
@@ -135,7 +136,7 @@ async def create_order(request: Request) -> Response:
         }
         apply_order(c, conn, order, data, customer, stamp)
         conn.execute("UPDATE orders SET body = ? WHERE id = ?", (json.dumps(order, ensure_ascii=False), order_id))
-    return ok({"id": order_id, "order": order}, 201)
+    return ok({"id": order_id, "order": entity(c, order)}, 201)
 
 
 async def edit_order(request: Request) -> Response:
@@ -155,7 +156,7 @@ async def edit_order(request: Request) -> Response:
             "UPDATE orders SET external_id = ?, body = ? WHERE id = ?",
             (order.get("externalId"), json.dumps(order, ensure_ascii=False), order["id"]),
         )
-    return ok({"id": order["id"], "order": order})
+    return ok({"id": order["id"], "order": entity(c, order)})
 
 
 def order_customer(c: Call, data: dict[str, Any], site: str) -> dict[str, Any] | None:

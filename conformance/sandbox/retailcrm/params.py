@@ -246,8 +246,15 @@ def validate_order(data: dict[str, Any], statuses: Iterable[str]) -> None:
         errors.string(data["delivery"], "code", "delivery.")
         errors.number(data["delivery"], "cost", "delivery.")
         errors.object(data["delivery"], "address", "delivery.")
+    _php_map(data, "customFields")
     errors.object(data, "customFields")
     errors.raise_if_any()
+
+
+def _php_map(data: dict[str, Any], key: str) -> None:
+    """Reads an empty array as an empty map: PHP cannot tell `[]` from `{}` (the official clients send `[]`)."""
+    if data.get(key) == []:
+        data[key] = {}
 
 
 def validate_customer(data: dict[str, Any]) -> None:
@@ -269,6 +276,7 @@ def validate_customer(data: dict[str, Any]) -> None:
             for position, phone in enumerate(phones):
                 errors.string(phone, "number", f"phones[{position}].")
     errors.object(data, "address")
+    _php_map(data, "customFields")
     errors.object(data, "customFields")
     errors.raise_if_any()
 

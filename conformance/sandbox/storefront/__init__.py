@@ -28,6 +28,7 @@ from conformance.sandbox.base import (
     ApiError,
     Database,
     RateLimitMiddleware,
+    ResponseVariationMiddleware,
     SandboxSettings,
     client_address,
     error_handlers,
@@ -35,6 +36,7 @@ from conformance.sandbox.base import (
 )
 from conformance.sandbox.storefront.data import SCHEMA, seed_data
 from conformance.sandbox.storefront.handlers import (
+    FEW_LOGS,
     create_order,
     create_payment,
     get_product,
@@ -51,9 +53,25 @@ KEYS = {"full": "sf_test_5e0c1d7a9b34"}
 DEFAULT_RATE_LIMIT = (10_000, 60.0)  # undocumented: generous, so that only a configured limit throttles
 
 # Conforming variations: reasonable behaviours the documents leave open; the suite must stay silent on each.
-VARIATIONS: dict[str, str] = {}
+VARIATIONS: dict[str, str] = {
+    "json-charset": "JSON answers say `application/json; charset=utf-8` (the same media type, with its charset)",
+    "extra-response-headers": "answers carry undocumented headers (Cache-Control, X-Request-Id, CORS): the seed lists"
+    " only the page headers, and clients ignore headers they do not know",
+    "extra-response-fields": "users, products, orders and log entries carry undocumented fields (displayName, sku,"
+    " active, updatedAt, id): the seed shows example objects, not closed ones",
+    "trailing-slash": "a path with a trailing slash (`/users/`) is served like the path without it: the seed says"
+    " nothing about other spellings of its paths",
+    "null-as-absent": "a notification's optional `subject: null` is read as no subject (200/202) rather than refused:"
+    " the seed only says subject is optional",
+    "logs-newest-first": "GET /logs lists the newest entries first: the seed gives /logs no order",
+    "one-page-of-logs": f"the account is young: /logs holds only its {FEW_LOGS} newest entries, less than one default"
+    " page (the seed promises no amount of data)",
+    "different-error-messages": "error messages and details are worded differently (`Request failed: ...`): the"
+    " seed's message is an example; only the envelope and the codes are pinned",
+}
 
 FAULTS = {
+    "errors.business-rule": "A paymentMethodId that does not start with pm_ is charged (200 succeeded) instead of declined with 402.",
     "schema.response-schema": 'product objects carry `price` as a string ("49.99"), not a number',
     "schema.status-code": "POST /orders answers 200 instead of 201",
     "schema.server-error": "GET /logs with a `level` filter crashes with a 500",
@@ -82,6 +100,14 @@ FAULTS = {
     "auth.invalid-credentials": "any Authorization header is accepted as a valid key",
 }
 
+EXTRA_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Request-Id": "req_sandbox",
+    "Access-Control-Allow-Origin": "*",
+    "X-Api-Version": "2023-10-01",
+}
+"""Headers of the `extra-response-headers` variation: common ones the seed does not mention."""
+
 CODES = {
     400: "INVALID_REQUEST",
     401: "UNAUTHORIZED",
@@ -102,7 +128,10 @@ def _renderer(settings: SandboxSettings) -> Callable[[ApiError], dict[str, Any]]
         if settings.has("errors.envelope"):
             return {"code": code, "message": exc.message}
         details = exc.details if isinstance(exc.details, str) else HTTPStatus(exc.status).phrase
-        return {"error": {"code": code, "message": exc.message, "details": details}}
+        message = exc.message
+        if settings.varies("different-error-messages"):
+            message, details = f"Request failed: {message[:1].lower()}{message[1:]}", f"See {details}."
+        return {"error": {"code": code, "message": message, "details": details}}
 
     return render
 
@@ -137,7 +166,13 @@ def create_app(settings: SandboxSettings) -> Starlette:
             exceeded_body=lambda: render(ApiError(429, "Too many requests: slow down.", details="Retry-After")),
             send_headers=False,
             faults=settings.faults,
-        )
+        ),
+        Middleware(
+            ResponseVariationMiddleware,
+            trailing_slash=settings.varies("trailing-slash"),
+            json_charset=settings.varies("json-charset"),
+            extra_headers=EXTRA_HEADERS if settings.varies("extra-response-headers") else None,
+        ),
     ]
     routes = [
         Route("/users", list_users, methods=["GET"]),

@@ -32,6 +32,7 @@ from conformance.sandbox.storefront.parsing import (
 )
 
 __all__ = [
+    "FEW_LOGS",
     "create_order",
     "create_payment",
     "get_product",
@@ -41,20 +42,26 @@ __all__ = [
     "send_notification",
 ]
 
+FEW_LOGS = 15
+"""Log entries of the `one-page-of-logs` variation: fewer than one default page."""
 
-def _user(row: Any) -> dict[str, Any]:
-    return {
+
+def _user(row: Any, settings: SandboxSettings) -> dict[str, Any]:
+    user = {
         "id": row["id"],
         "username": row["username"],
         "email": row["email"],
         "status": row["status"],
         "createdAt": row["created_at"],
     }
+    if settings.varies("extra-response-fields"):
+        user["displayName"] = row["username"]
+    return user
 
 
 def _product(row: Any, settings: SandboxSettings) -> dict[str, Any]:
     price = f"{row['price']:.2f}" if settings.has("schema.response-schema") else row["price"]
-    return {
+    product = {
         "id": row["id"],
         "name": row["name"],
         "description": row["description"],
@@ -62,17 +69,23 @@ def _product(row: Any, settings: SandboxSettings) -> dict[str, Any]:
         "currency": row["currency"],
         "stock": row["stock"],
     }
+    if settings.varies("extra-response-fields"):
+        product.update(sku=f"SKU-{row['seq']:05d}", active=row["stock"] > 0)
+    return product
 
 
-def _log(row: Any) -> dict[str, Any]:
+def _log(row: Any, settings: SandboxSettings) -> dict[str, Any]:
     moment = datetime.fromtimestamp(row["ts"], UTC)
-    return {
+    entry = {
         "timestamp": iso(moment),
         "level": row["level"],
         "message": row["message"],
         "userId": row["user_id"],
         "ipAddress": row["ip"],
     }
+    if settings.varies("extra-response-fields"):
+        entry["id"] = f"log_{row['seq']:06d}"
+    return entry
 
 
 async def list_users(request: Request) -> Response:
@@ -85,7 +98,7 @@ async def list_users(request: Request) -> Response:
 
     def fetch(count: int, skip: int) -> list[dict[str, Any]]:
         rows = db.all(f"SELECT * FROM users {where} ORDER BY seq LIMIT ? OFFSET ?", [*args, count, skip])
-        return [_user(row) for row in rows]
+        return [_user(row, settings_of(request)) for row in rows]
 
     text = "text/plain" if settings_of(request).has("schema.content-type") else None
     return page(request, total, fetch, limit, offset, media_type=text)
@@ -158,6 +171,8 @@ async def create_order(request: Request) -> Response:
         "status": "pending",
         "createdAt": now(),
     }
+    if settings.varies("extra-response-fields"):
+        order["updatedAt"] = order["createdAt"]
     if not settings.has("schema.stateful"):
         db.execute("INSERT INTO orders (id, data) VALUES (?, ?)", (order["id"], json.dumps(order)))
     return ApiJSON(order, status_code=200 if settings.has("schema.status-code") else 201)
@@ -203,7 +218,7 @@ async def create_payment(request: Request) -> Response:
         "status": "succeeded",
         "createdAt": now(),
     }
-    declined = not method.startswith("pm_")
+    declined = not method.startswith("pm_") and not settings_of(request).has("errors.business-rule")
     if declined:
         payment["status"] = "failed"
     db.execute(
@@ -222,6 +237,8 @@ async def send_notification(request: Request) -> Response:
     user_id, kind = string_field(body, "userId"), string_field(body, "type")
     if kind not in ("email", "sms") and not settings.has("schema.negative-data"):
         raise bad_body("type", "The 'type' field must be 'email' or 'sms'.", "string: email, sms")
+    if body.get("subject", "") is None and settings.varies("null-as-absent"):
+        del body["subject"]  # null read as "not given"
     subject = string_field(body, "subject", required=settings.has("schema.positive-data"))
     message = string_field(body, "message")
     assert user_id is not None
@@ -235,11 +252,14 @@ async def send_notification(request: Request) -> Response:
 
 async def list_logs(request: Request) -> Response:
     authenticate(request)
+    settings = settings_of(request)
     limit, offset = page_params(request)
     start, end = date_param(request, "startDate"), date_param(request, "endDate")
     level = request.query_params.get("level")
     clauses: list[str] = []
     args: list[Any] = []
+    if settings.varies("one-page-of-logs"):
+        clauses.append(f"seq > (SELECT MAX(seq) FROM logs) - {FEW_LOGS}")  # a young account: its newest entries
     if start is not None:
         clauses.append("ts >= ?")
         args.append(start[0])
@@ -247,7 +267,7 @@ async def list_logs(request: Request) -> Response:
         clauses.append("ts < ?" if end[1] else "ts <= ?")
         args.append(end[0] + 86400 if end[1] else end[0])
     if level is not None:
-        if settings_of(request).has("schema.server-error"):
+        if settings.has("schema.server-error"):
             raise RuntimeError("level index is corrupt")
         clauses.append("lower(level) = lower(?)")
         args.append(level)
@@ -256,7 +276,8 @@ async def list_logs(request: Request) -> Response:
     total = db.scalar(f"SELECT COUNT(*) FROM logs {where}", args)
 
     def fetch(count: int, skip: int) -> list[dict[str, Any]]:
-        rows = db.all(f"SELECT * FROM logs {where} ORDER BY ts, seq LIMIT ? OFFSET ?", [*args, count, skip])
-        return [_log(row) for row in rows]
+        order = "ts DESC, seq DESC" if settings.varies("logs-newest-first") else "ts, seq"
+        rows = db.all(f"SELECT * FROM logs {where} ORDER BY {order} LIMIT ? OFFSET ?", [*args, count, skip])
+        return [_log(row, settings) for row in rows]
 
     return page(request, total, fetch, limit, offset)

@@ -28,6 +28,7 @@ from conformance.sandbox.base import (
     ApiError,
     Database,
     RateLimitMiddleware,
+    ResponseVariationMiddleware,
     SandboxSettings,
     error_handlers,
     header_value,
@@ -42,11 +43,32 @@ BASE_PATH = "/api/v1"
 KEYS = {"full": "tribute-demo-recurrent-7f3a", "limited": "tribute-demo-onetime-5c1e"}
 # The seed documents no limit and no headers: generous enough that a conformance run is never throttled.
 DEFAULT_RATE_LIMIT = (10000, 60.0)
+SMALL_PAGE = 20
+"""Transactions per page of the `smaller-transaction-pages` variation."""
 
 # Conforming variations: reasonable behaviours the documents leave open; the suite must stay silent on each.
-VARIATIONS: dict[str, str] = {}
+VARIATIONS: dict[str, str] = {
+    "null-as-unspecified": 'a create-order body with an optional field set to null (`"period": null`) is taken as'
+    ' without it: "Defaults to onetime if not specified" (seen on real servers)',
+    "json-charset": "JSON answers say `application/json; charset=utf-8` (the same media type, with its charset)",
+    "extra-response-headers": "answers carry undocumented headers (Cache-Control, X-Request-Id, CORS); the page"
+    " documents none, and clients ignore headers they do not know",
+    "extra-response-fields": "the shop, orders and transactions carry undocumented fields (currency, id, customerId,"
+    " orderUuid, fee...): the page lists fields, it does not close the objects",
+    "smaller-transaction-pages": f"transaction pages hold {SMALL_PAGE} items, not 50: pages are 'at most 50' and"
+    " nextFrom still says where the next one starts",
+    "milliseconds": "order createdAt carries milliseconds (`2025-01-06T10:00:00.000Z`), still RFC 3339 in UTC,"
+    " so orders created within a second keep their order",
+    "malformed-uuid-not-found": "an orderUuid that is not a UUID answers 404 error_not_found (no such order) instead"
+    " of 400: the page documents no answer for it",
+    "trailing-slash": "a path with a trailing slash (`/shop/`) is served like the path without it",
+    "different-error-messages": "error messages are worded differently (`Request refused (404): ...`): only the"
+    " `error` code of Tribute's model is fixed",
+}
 
 FAULTS = {
+    "pagination.includes-created": "GET /shop/orders lists only the seeded orders, never one created through the API.",
+    "errors.business-rule": "Cancelling a one-time order answers 200 and cancels it (only recurring orders can be cancelled).",
     "errors.envelope": 'errors are {"message": text} without the "error" code',
     "errors.not-found": "an unknown order UUID answers 400 error_bad_request instead of 404",
     "errors.unknown-route": "an unknown route answers 400 error_bad_request instead of 404",
@@ -83,6 +105,12 @@ CODES = {
     500: "error_internal",
 }
 PAGE_SIZE = 50
+EXTRA_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Request-Id": "sandbox",
+    "Access-Control-Allow-Origin": "*",
+}
+"""Headers of the `extra-response-headers` variation: common ones the page does not mention."""
 UINT64_MAX = 2**64 - 1
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -93,7 +121,7 @@ def create_app(settings: SandboxSettings) -> Starlette:
     db.conn.executescript(SCHEMA)
     if db.is_empty("shops"):
         seed(db, KEYS)
-    has = settings.has
+    has, varies = settings.has, settings.varies
 
     def render(exc: ApiError) -> dict[str, Any]:
         if has("errors.envelope"):
@@ -101,6 +129,8 @@ def create_app(settings: SandboxSettings) -> Starlette:
         code = exc.code or CODES.get(exc.status, "error_bad_request" if exc.status < 500 else "error_internal")
         if exc.status == 404 and has("errors.code-convention"):
             code = "not_found"
+        if varies("different-error-messages"):
+            return {"error": code, "message": f"Request refused ({exc.status}): {exc.message}"}
         return {"error": code, "message": exc.message}
 
     def authenticate(request: Request) -> Any:
@@ -117,6 +147,8 @@ def create_app(settings: SandboxSettings) -> Starlette:
     def find_order(request: Request, shop: Any) -> Any:
         raw = request.path_params["orderUuid"]
         if not UUID_RE.match(raw):
+            if varies("malformed-uuid-not-found"):
+                raise ApiError(404, "Order not found")
             raise ApiError(400, "orderUuid must be a UUID")
         order = db.one("SELECT * FROM orders WHERE uuid = ?", (raw.lower(),))
         if order is not None and order["via_api"] and has("schema.stateful"):
@@ -139,6 +171,8 @@ def create_app(settings: SandboxSettings) -> Starlette:
             "recurrent": bool(shop["recurrent"]),
             "status": shop["status"],
         }
+        if varies("extra-response-fields"):
+            body.update(currency="rub", ownerId=shop["id"] * 10)
         if has("schema.content-type"):
             return Response(json.dumps(body), media_type="text/plain")
         return JSONResponse(body)
@@ -148,8 +182,10 @@ def create_app(settings: SandboxSettings) -> Starlette:
         if request.method == "POST":
             return await create_order(request, shop)
         direction = "ASC" if has("pagination.sort-order") else "DESC"
-        rows = db.all(f"SELECT * FROM orders WHERE shop_id = ? ORDER BY id {direction}", (shop["id"],))
-        return JSONResponse([order_json(row) for row in rows])
+        hidden = " AND via_api = 0" if has("pagination.includes-created") else ""  # the fault: only seeded orders
+        rows = db.all(f"SELECT * FROM orders WHERE shop_id = ?{hidden} ORDER BY id {direction}", (shop["id"],))
+        extra, milliseconds = varies("extra-response-fields"), varies("milliseconds")
+        return JSONResponse([order_json(row, extra_fields=extra, milliseconds=milliseconds) for row in rows])
 
     async def create_order(request: Request, shop: Any) -> Response:
         try:
@@ -183,7 +219,7 @@ def create_app(settings: SandboxSettings) -> Starlette:
                 fields["customerId"],
                 int(fields["savePaymentMethod"]),
                 payment_url(order_uuid),
-                iso(datetime.now(UTC)),
+                iso(datetime.now(UTC), milliseconds=varies("milliseconds")),
             ),
         )
         status = 201 if has("schema.status-code") else 200
@@ -195,7 +231,7 @@ def create_app(settings: SandboxSettings) -> Starlette:
 
     async def cancel_order(request: Request) -> Response:
         order = find_order(request, authenticate(request))
-        if order["period"] == "onetime":
+        if order["period"] == "onetime" and not has("errors.business-rule"):
             raise ApiError(400, "Only recurring orders can be cancelled")
         if order["status"] == "cancelled":
             raise ApiError(400, "The order is already cancelled")
@@ -206,9 +242,9 @@ def create_app(settings: SandboxSettings) -> Starlette:
         order = find_order(request, authenticate(request))
         start = start_from(request.query_params.get("startFrom"), settings)
         total = db.scalar("SELECT COUNT(*) FROM transactions WHERE order_id = ?", (order["id"],))
-        size = PAGE_SIZE
+        size = SMALL_PAGE if varies("smaller-transaction-pages") else PAGE_SIZE
         if has("pagination.max-limit") and start > 0:
-            size = PAGE_SIZE + 1
+            size += 1
         rows = db.all(
             "SELECT * FROM transactions WHERE order_id = ? ORDER BY id LIMIT ? OFFSET ?",
             (order["id"], size, min(start, INT64_MAX)),
@@ -221,7 +257,7 @@ def create_app(settings: SandboxSettings) -> Starlette:
             next_from += 1
         if next_from is None and rows and has("pagination.last-page"):
             next_from = total
-        items = [transaction_json(row, order) for row in rows]
+        items = [transaction_json(row, order, extra_fields=varies("extra-response-fields")) for row in rows]
         if has("pagination.stable-order"):
             random.shuffle(items)
         return JSONResponse({"transactions": items, "nextFrom": next_from})
@@ -280,6 +316,12 @@ def create_app(settings: SandboxSettings) -> Starlette:
         send_headers=False,  # the seed documents no rate-limit headers
         faults=settings.faults,
     )
+    variations = Middleware(
+        ResponseVariationMiddleware,
+        trailing_slash=varies("trailing-slash"),
+        json_charset=varies("json-charset"),
+        extra_headers=EXTRA_HEADERS if varies("extra-response-headers") else None,
+    )
     orders_path = f"{BASE_PATH}/shop/orders"
     app = Starlette(
         routes=[
@@ -291,7 +333,7 @@ def create_app(settings: SandboxSettings) -> Starlette:
             Route(orders_path + "/{orderUuid}/transactions/{txId}/refund", refund_transaction, methods=["POST"]),
         ],
         exception_handlers=handlers,
-        middleware=[limiter],
+        middleware=[limiter, variations],
     )
     app.router.redirect_slashes = False
     app.state.db = db

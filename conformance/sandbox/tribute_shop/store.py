@@ -41,7 +41,9 @@ _TITLES = [
 ]
 
 
-def iso(moment: datetime) -> str:
+def iso(moment: datetime, *, milliseconds: bool = False) -> str:
+    if milliseconds:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -146,7 +148,8 @@ def seed(db: Database, keys: dict[str, str]) -> None:
         conn.executemany("INSERT INTO transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", transactions)
 
 
-def order_json(row: Any) -> dict[str, Any]:
+def order_json(row: Any, *, extra_fields: bool = False, milliseconds: bool = False) -> dict[str, Any]:
+    """An order as listed; `extra_fields` and `milliseconds` are conforming variations (see VARIATIONS)."""
     order = {
         "uuid": row["uuid"],
         "amount": row["amount"],
@@ -159,13 +162,20 @@ def order_json(row: Any) -> dict[str, Any]:
     for key, column in (("email", "email"), ("successUrl", "success_url"), ("failUrl", "fail_url")):
         if row[column] is not None:
             order[key] = row[column]  # left out when not given at creation
-    order.update(paymentUrl=row["payment_url"], createdAt=row["created_at"])
+    created = row["created_at"]
+    if milliseconds and "." not in created:
+        created = created[:-1] + ".000Z"  # RFC 3339 with a fraction of a second
+    order.update(paymentUrl=row["payment_url"], createdAt=created)
+    if extra_fields:
+        order.update(id=row["id"], customerId=row["customer_id"], savePaymentMethod=bool(row["save_payment_method"]))
     return order
 
 
-def transaction_json(row: Any, order: Any) -> dict[str, Any]:
+def transaction_json(row: Any, order: Any, *, extra_fields: bool = False) -> dict[str, Any]:
     refundable = row["type"] == "sell" and not row["is_refunded"] and order["status"] == "paid"
+    extra = {"orderUuid": order["uuid"], "fee": row["amount"] - row["total"]} if extra_fields else {}
     return {
+        **extra,
         "id": row["id"],
         "type": row["type"],
         "amount": row["amount"],

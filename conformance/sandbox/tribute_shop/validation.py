@@ -28,6 +28,7 @@ CURRENCIES = ("rub", "eur", "usd")
 PERIODS = ("onetime", "weekly", "monthly", "yearly")
 STATUSES = ("pending", "paid", "failed", "cancelled")
 INT64_MAX = 2**63 - 1
+OPTIONAL = ("successUrl", "failUrl", "email", "savePaymentMethod", "comment", "customerId", "period")
 LIMITS = {"title": 100, "description": 300, "customerId": 256}  # UTF-16 code units
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
 DIGITS_RE = re.compile(r"^[0-9]+$")
@@ -56,6 +57,8 @@ def valid_order(body: Any, shop: Any, settings: SandboxSettings) -> dict[str, An
     """Returns the create-order fields with defaults; anything the seed forbids is a 400."""
     if not isinstance(body, dict):
         raise ApiError(400, "The body must be a JSON object")
+    if settings.varies("null-as-unspecified"):  # "Defaults to onetime if not specified": null is not specifying
+        body = {name: value for name, value in body.items() if not (value is None and name in OPTIONAL)}
     for name in ("amount", "currency", "title", "description"):
         if name not in body:
             raise ApiError(400, f"{name} is required")

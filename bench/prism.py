@@ -1,0 +1,547 @@
+"""The suite against `prism mock` of each of our own specs (issue 10, deliverable 5).
+
+Why: Prism (npm `@stoplight/prism-cli`) serves any OpenAPI document as a mock server that answers every valid
+request with a documented example or a schema-valid body. It implements none of what the documents promise beyond
+the schemas (key checks, pagination, idempotency, the error envelope on every error, rate limits), so most
+findings against it are correct; the ones that are not (the suite blaming a server for something no document
+promises) are false alarms a real server would get too. This script runs the suite against Prism for every API
+and lists each finding with our verdict: TRUE (Prism really breaks a documented promise) or FALSE (no document
+promises it: a false alarm to fix), from the table `VERDICTS` below; a finding no entry covers is UNCLASSIFIED.
+
+    .venv/bin/python bench/prism.py                  # all six APIs; writes bench/results/prism.md
+    .venv/bin/python bench/prism.py --api storefront --api retailcrm --no-write
+
+- Installs Prism into bench/.prism/ (`npm install --prefix bench/.prism @stoplight/prism-cli@VERSION`, once;
+  needs node and npm, and the npm registry), git-ignored.
+- Per API: `prism mock specs/API.yaml` on 127.0.0.1 and a free port, in its own process group (killed on exit,
+  Ctrl-C and SIGTERM included), ready when it answers HTTP; then `conformance run API --spec specs/API.yaml
+  --base-url http://127.0.0.1:PORT --api-key ... --max-examples N --pace 200/1 --seed S --report-dir DIR`, bounded
+  by `--timeout-per-api` seconds.
+- Base URL: apis.md says `--base-url` is the documented base URL including its path, and spec paths are relative
+  to it. Prism ignores the path of the spec's `servers` entry and serves every spec path at its root
+  (`GET /v1/products` of goat answers 404 `NO_PATH_MATCHED_ERROR`, `GET /products` answers 200), so Prism's base
+  URL is `http://127.0.0.1:PORT` with no path. The script checks it: a parameterless GET of the spec must not
+  answer 404 there.
+- Prism accepts any key value (it only checks that the security header or parameter is present), so any key
+  works; a long one is used because the suite redacts the key's text from everything it prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PRISM_DIR = ROOT / "bench" / ".prism"
+PRISM_PACKAGE = "@stoplight/prism-cli"
+PRISM_VERSION = "5.14.2"
+RESULTS = ROOT / "bench" / "results" / "prism.md"
+APIS = ("goat", "gaming-goods", "gaming-goods-partner", "storefront", "tribute-shop", "retailcrm")
+API_KEY = "prism-bench-key-5b1d0c7e9a24"  # Prism accepts any value; long so that redaction hides only it
+
+
+# --- verdicts ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Our judgement of the findings that match: `rule` (exact), `api`/`operation` (exact or "*") and `message`
+    (a regular expression searched in the finding's message)."""
+
+    rule: str
+    verdict: str  # TRUE or FALSE
+    why: str
+    api: str = "*"
+    operation: str = "*"
+    message: str = ""
+
+    def matches(self, api: str, finding: dict[str, Any]) -> bool:
+        return (
+            self.rule == finding.get("rule")
+            and self.api in ("*", api)
+            and self.operation in ("*", finding.get("operation"))
+            and re.search(self.message, finding.get("message") or "") is not None
+        )
+
+
+VERDICTS: list[Verdict] = [
+    # Prism checks only that the key is there, never its value.
+    Verdict(
+        "auth.invalid-credentials",
+        "TRUE",
+        "Prism accepts any key value: an invalid key is served like a valid one (the seeds document 401).",
+    ),
+    Verdict(
+        "auth.permissions",
+        "TRUE",
+        "Prism knows no permissions: a key without the documented permission is served.",
+    ),
+    Verdict(
+        "auth.missing-credentials",
+        "TRUE",
+        "Prism answers a missing key with its own 401 body (RFC 7807 problem), not the API's envelope; or "
+        "serves the request when the security scheme is one it cannot see (form or query key).",
+    ),
+    # Prism's own errors are RFC 7807 problem documents, never the API's envelope.
+    Verdict(
+        "errors.envelope",
+        "TRUE",
+        "Prism's own errors (404 no route, 405, 422/400 validation, 401) are `application/problem+json` "
+        "documents, not the API's documented envelope.",
+    ),
+    Verdict(
+        "errors.code-convention",
+        "TRUE",
+        "the error code Prism answers (an example of the spec, or its own) is not the one documented for that "
+        "status.",
+    ),
+    Verdict("errors.request-id", "TRUE", "Prism's own errors carry no `request_id` (goat documents one on every error)."),
+    Verdict(
+        "errors.method-not-allowed",
+        "TRUE",
+        "Prism answers a wrong method with 405 without an `Allow` header (RFC 9110, apis.md) or with its "
+        "own body.",
+    ),
+    Verdict(
+        "errors.unknown-route",
+        "TRUE",
+        "Prism answers an unknown route with 404 `NO_PATH_MATCHED_ERROR` in its own problem format.",
+    ),
+    Verdict(
+        "errors.not-found",
+        "TRUE",
+        "Prism has no state: an unknown id is served with the documented example (200), not 404.",
+    ),
+    Verdict(
+        "errors.bad-parameter",
+        "TRUE",
+        "a value the documents forbid (a malformed date, a page size past the maximum…) that the schema does not "
+        "express is served by Prism, or refused with its own 422/400 body.",
+    ),
+    Verdict(
+        "errors.bad-body",
+        "TRUE",
+        "Prism answers a body that is not JSON with its own status (415/422) or body, not the documented 400 "
+        "envelope.",
+    ),
+    # Stateless mock: business rules and existence checks are not implemented.
+    Verdict(
+        "schema.negative-data",
+        "TRUE",
+        "a documented rule the schema cannot express (an unknown id must be refused, a business rule) is not "
+        "implemented by a stateless mock: Prism accepts the request.",
+    ),
+    Verdict(
+        "schema.status-code",
+        "TRUE",
+        "Prism answers with a status the operation does not document for that request (its own 422 for "
+        "validation errors, 404/405).",
+    ),
+    Verdict(
+        "schema.response-schema",
+        "TRUE",
+        "Prism's answer does not match the documented schema (its own problem body on an error).",
+    ),
+    Verdict(
+        "schema.content-type",
+        "TRUE",
+        "Prism answers its own errors as `application/problem+json`; the documents promise the API's JSON.",
+    ),
+    Verdict(
+        "schema.stateful",
+        "TRUE",
+        "Prism keeps no state: what a create returned cannot be read back (the example of another id is served, "
+        "or a 404).",
+    ),
+    # Pagination: Prism serves the same example page whatever the parameters.
+    Verdict("pagination.totals", "TRUE", "the example's total does not count what the pages hold."),
+    Verdict("pagination.last-page", "TRUE", "a page past the end still holds the example's items."),
+    Verdict("pagination.headers", "TRUE", "the page headers echo the example's values, not the request's."),
+    Verdict("pagination.default-limit", "TRUE", "the first page holds the example's item count, not the default."),
+    Verdict("pagination.max-limit", "TRUE", "Prism neither refuses nor clamps a page size past the maximum."),
+    Verdict("pagination.invalid-params", "TRUE", "Prism serves invalid paging values the schema does not refuse."),
+    Verdict("pagination.walk", "TRUE", "the example page repeats on every page: the walk never ends or repeats items."),
+    Verdict("pagination.cursor", "TRUE", "Prism serves the example's cursor, which does not lead to a next page."),
+    Verdict("pagination.order", "TRUE", "the example page does not keep the documented order across pages."),
+    Verdict("pagination.filters", "TRUE", "Prism ignores the documented filters: the example is served."),
+    Verdict("pagination.page-size", "TRUE", "the example page ignores the requested page size."),
+    # Idempotency and rate limits are not implemented by a mock.
+    Verdict("idempotency.replay", "TRUE", "Prism has no idempotency: a replay is served as a new example."),
+    Verdict("idempotency.conflict", "TRUE", "Prism has no idempotency: a reused key with another body is served."),
+    Verdict("idempotency.required", "TRUE", "Prism does not refuse a write without the documented key."),
+    Verdict("idempotency.concurrent", "TRUE", "Prism has no idempotency: concurrent same-key requests both succeed."),
+    Verdict(
+        "rate-limit.headers", "TRUE", "the rate-limit headers are the example's fixed values, not a live counter."
+    ),
+    Verdict("rate-limit.exceeded", "TRUE", "Prism enforces no limit."),
+    Verdict("transport.content-type", "TRUE", "Prism's own errors are `application/problem+json`."),
+]
+
+
+def classify(api: str, finding: dict[str, Any]) -> Verdict | None:
+    for verdict in VERDICTS:
+        if verdict.matches(api, finding):
+            return verdict
+    return None
+
+
+# --- Prism -------------------------------------------------------------------------------------------------------
+
+
+class BenchError(Exception):
+    """A reason the bench cannot run (printed as one line; exit 2)."""
+
+
+def prism_binary() -> Path:
+    return PRISM_DIR / "node_modules" / ".bin" / "prism"
+
+
+def install_prism(version: str) -> Path:
+    """Installs Prism into bench/.prism once (npm install --prefix) and returns its executable."""
+    binary = prism_binary()
+    installed = PRISM_DIR / "node_modules" / "@stoplight" / "prism-cli" / "package.json"
+    if binary.exists() and installed.exists():
+        have = json.loads(installed.read_text(encoding="utf-8")).get("version")
+        if have == version:
+            return binary
+    for tool in ("node", "npm"):
+        if shutil.which(tool) is None:
+            raise BenchError(
+                f"`{tool}` is not on PATH: Prism is an npm package and needs Node.js and npm "
+                "(e.g. `apt-get install nodejs npm`), then run this script again"
+            )
+    PRISM_DIR.mkdir(parents=True, exist_ok=True)
+    argv = ["npm", "install", "--prefix", str(PRISM_DIR), f"{PRISM_PACKAGE}@{version}", "--no-audit", "--no-fund"]
+    print("installing Prism:", " ".join(argv), flush=True)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0 or not binary.exists():
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        raise BenchError(f"npm install of {PRISM_PACKAGE}@{version} failed: " + " | ".join(tail))
+    return binary
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Prism:
+    """`prism mock SPEC` on 127.0.0.1:PORT in its own process group; stop() ends the group."""
+
+    def __init__(self, binary: Path, spec: Path, log: Path) -> None:
+        self.binary, self.spec, self.log_path = binary, spec, log
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, ready_timeout: float = 60.0) -> None:
+        for _attempt in range(3):  # a free port can be taken between the probe and Prism's bind
+            self.port = free_port()
+            with open(self.log_path, "wb") as log:
+                self.proc = subprocess.Popen(
+                    [str(self.binary), "mock", str(self.spec), "--host", "127.0.0.1", "--port", str(self.port)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,  # its own process group: stop() kills node and anything it forks
+                )
+            _STARTED.append(self)
+            if self._wait_ready(ready_timeout):
+                return
+            self.stop()
+            if "EADDRINUSE" not in self.log_path.read_text(encoding="utf-8", errors="replace"):
+                break
+        raise BenchError(f"Prism did not start for {self.spec.name}: {self.log_tail()}")
+
+    def _wait_ready(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                return False
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2).close()
+                return True
+            except urllib.error.HTTPError:
+                return True  # any HTTP answer (Prism answers 404 at its root): it is listening
+            except OSError:
+                time.sleep(0.3)
+        return False
+
+    def log_tail(self, lines: int = 5) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        except OSError:
+            return "(no log)"
+        return " | ".join(text[-lines:]) or "(empty log)"
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        with contextlib.suppress(ValueError):
+            _STARTED.remove(self)
+
+
+_STARTED: list[Prism] = []
+_CHILDREN: list[subprocess.Popen[bytes]] = []
+
+
+def _stop_everything() -> None:
+    for prism in list(_STARTED):
+        prism.stop()
+    for child in list(_CHILDREN):
+        if child.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait(timeout=5)
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    _stop_everything()
+    raise SystemExit(128 + signum)
+
+
+def base_url_check(spec_path: Path, port: int) -> str | None:
+    """Checks that Prism serves the spec's paths at its root: returns a problem, or None."""
+    spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    for path, item in (spec.get("paths") or {}).items():
+        if "{" in path or "get" not in (item or {}):
+            continue
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": "Bearer x"})
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+            return None
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return f"GET {path} at Prism's root answered 404: the base URL mapping is not the one assumed"
+            return None
+        except OSError as exc:
+            return f"GET {path}: {exc}"
+    return None
+
+
+# --- one API -----------------------------------------------------------------------------------------------------
+
+
+def conformance_command() -> list[str]:
+    script = Path(sys.executable).parent / "conformance"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "conformance.cli"]
+
+
+def run_api(api: str, binary: Path, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    spec = ROOT / "specs" / f"{api}.yaml"
+    prism = Prism(binary, spec, work / f"prism-{api}.log")
+    report_dir = work / "reports"
+    report_dir.mkdir(exist_ok=True)
+    started = time.perf_counter()
+    try:
+        prism.start()
+        problem = base_url_check(spec, prism.port)
+        if problem:
+            print(f"  warning: {problem}", flush=True)
+        base_url = f"http://127.0.0.1:{prism.port}"
+        argv = [
+            *conformance_command(),
+            "run",
+            api,
+            "--spec",
+            str(spec.relative_to(ROOT)),
+            "--base-url",
+            base_url,
+            "--api-key",
+            API_KEY,
+            "--report-dir",
+            str(report_dir),
+            "--max-examples",
+            str(args.max_examples),
+            "--pace",
+            args.pace,
+            "--seed",
+            str(args.seed),
+            "-q",
+        ]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
+        with open(work / f"conformance-{api}.log", "wb") as log:
+            proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            _CHILDREN.append(proc)
+            try:
+                code: int | None = proc.wait(timeout=args.timeout_per_api)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                code = None
+            finally:
+                _CHILDREN.remove(proc)
+    finally:
+        prism.stop()
+    wall = time.perf_counter() - started
+    result_path = report_dir / f"{api}.json"
+    result = json.loads(result_path.read_text(encoding="utf-8")) if code is not None and result_path.exists() else {}
+    return {
+        "api": api,
+        "exit": code,
+        "wall_s": wall,
+        "requests": result.get("requests_sent"),
+        "findings": result.get("findings", []),
+        "notes": result.get("notes", []),
+        "command": " ".join(argv).replace(str(ROOT) + "/", ""),
+        "log": (work / f"conformance-{api}.log").read_text(encoding="utf-8", errors="replace")[-2000:],
+    }
+
+
+# --- report ------------------------------------------------------------------------------------------------------
+
+
+def first_line(text: str) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= 160 else line[:157] + "…"
+
+
+def cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render(runs: list[dict[str, Any]], args: argparse.Namespace, started_at: str) -> str:
+    lines = [
+        "# The suite against Prism",
+        "",
+        f"`.venv/bin/python bench/prism.py {' '.join(args.argv)}`".replace(" `", "`"),
+        "",
+        f"Run on {started_at} with `{PRISM_PACKAGE}@{PRISM_VERSION}` (`prism mock specs/API.yaml`, 127.0.0.1), "
+        f"`--max-examples {args.max_examples} --pace {args.pace} --seed {args.seed}`. Each API's command:",
+        "",
+        "```sh",
+        *(run["command"] for run in runs),
+        "```",
+        "",
+        "TRUE: Prism really breaks a documented promise (it is a stateless mock: no key check, no pagination, no "
+        "idempotency, no rate limit, its own error format). FALSE: no document promises it (a false alarm of the "
+        "suite). The verdicts come from the table `VERDICTS` in `bench/prism.py`; UNCLASSIFIED: no entry covers "
+        "the finding.",
+        "",
+        "| API | exit | findings | TRUE | FALSE | UNCLASSIFIED | notes | requests | time |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    totals = {"findings": 0, "TRUE": 0, "FALSE": 0, "UNCLASSIFIED": 0, "notes": 0}
+    for run in runs:
+        counts = {"TRUE": 0, "FALSE": 0, "UNCLASSIFIED": 0}
+        for finding in run["findings"]:
+            verdict = classify(run["api"], finding)
+            counts[verdict.verdict if verdict else "UNCLASSIFIED"] += 1
+        exit_text = "timeout" if run["exit"] is None else str(run["exit"])
+        lines.append(
+            f"| {run['api']} | {exit_text} | {len(run['findings'])} | {counts['TRUE']} | {counts['FALSE']} | "
+            f"{counts['UNCLASSIFIED']} | {len(run['notes'])} | {run['requests'] or '–'} | {run['wall_s']:.0f} s |"
+        )
+        totals["findings"] += len(run["findings"])
+        totals["notes"] += len(run["notes"])
+        for key, value in counts.items():
+            totals[key] += value
+    lines.append(
+        f"| **all** | | **{totals['findings']}** | **{totals['TRUE']}** | **{totals['FALSE']}** | "
+        f"**{totals['UNCLASSIFIED']}** | {totals['notes']} | | |"
+    )
+    for run in runs:
+        lines += ["", f"## {run['api']}", ""]
+        if run["exit"] is None or run["exit"] == 2:
+            lines += ["The run did not complete:", "", "```", run["log"].strip()[-1200:], "```", ""]
+        if not run["findings"]:
+            lines.append("No findings.")
+            continue
+        lines += ["| verdict | rule | operation | message (first line) | why |", "|---|---|---|---|---|"]
+        for finding in run["findings"]:
+            verdict = classify(run["api"], finding)
+            lines.append(
+                f"| {verdict.verdict if verdict else 'UNCLASSIFIED'} | `{finding.get('rule')}` | "
+                f"{cell(str(finding.get('operation')))} | {cell(first_line(finding.get('message', '')))} | "
+                f"{cell(verdict.why) if verdict else ''} |"
+            )
+        if run["notes"]:
+            lines += ["", f"Notes ({len(run['notes'])}, they never fail a run):", ""]
+            for note in run["notes"]:
+                lines.append(
+                    f"- `{note.get('rule')}` {cell(str(note.get('operation')))}: {cell(first_line(note.get('message', '')))}"
+                )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--api", action="append", choices=APIS, help="only this API (repeatable; default all six)")
+    parser.add_argument("--max-examples", type=int, default=3, help="property-test examples per operation (3)")
+    parser.add_argument("--pace", default="200/1", help="requests per window (200/1: Prism has no limit)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the property tests (1)")
+    parser.add_argument("--timeout-per-api", type=float, default=900.0, help="seconds before a run is killed (900)")
+    parser.add_argument("--prism-version", default=PRISM_VERSION, help=f"npm version of {PRISM_PACKAGE}")
+    parser.add_argument("--keep", type=Path, help="keep the JSON results and logs in this directory")
+    parser.add_argument("--no-write", action="store_true", help=f"print the table only, do not write {RESULTS}")
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+    started_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    runs = []
+    try:
+        binary = install_prism(args.prism_version)
+        with contextlib.ExitStack() as stack:
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                work = args.keep
+            else:
+                work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-prism-")))
+            for api in args.api or APIS:
+                print(f"{api}: prism mock specs/{api}.yaml …", flush=True)
+                run = run_api(api, binary, args, work)
+                runs.append(run)
+                print(
+                    f"  exit {run['exit']}, {len(run['findings'])} finding(s), {len(run['notes'])} note(s), "
+                    f"{run['requests']} requests, {run['wall_s']:.0f} s",
+                    flush=True,
+                )
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: Prism stopped", file=sys.stderr)
+        return 130
+    finally:
+        _stop_everything()
+    text = render(runs, args, started_at)
+    print(text)
+    if not args.no_write:
+        RESULTS.write_text(text, encoding="utf-8")
+        print(f"written: {RESULTS.relative_to(ROOT)}")
+    unclassified = sum(1 for run in runs for f in run["findings"] if classify(run["api"], f) is None)
+    return 1 if unclassified else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

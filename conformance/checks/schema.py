@@ -1,0 +1,121 @@
+"""Re-judging the engine's schema failures by what the documents promise.
+
+Schemathesis fails a server for every schema violation it got through. Our documents promise less:
+a refusal is promised for a missing required input, a value outside a documented enum or bound, a
+wrong type; they never promise that a null or empty optional input is refused (a server may read
+it as "not given"), nor that an unknown field is. Those, and the statuses that any server behind
+a proxy answers to an oversized request, are notes, not findings.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from conformance.profile import Operation, resolve_pointer
+
+__all__ = ["INFRASTRUCTURE_STATUSES", "tolerated_input"]
+
+# Answers a proxy or framework gives to requests too large or of an unsupported type before the API
+# sees them (nginx answers 414/431 to a long URL): no document lists them, and no server can avoid them.
+INFRASTRUCTURE_STATUSES = {
+    413: "content too large",
+    414: "URI too long",
+    415: "unsupported media type",
+    431: "request header fields too large",
+}
+
+# Coverage scenarios whose refusal no document promises (apis.md: unknown fields are ignored).
+_NEVER_PROMISED = {"object_unexpected_properties", "object_invalid_property_name", "duplicate_parameter"}
+# Scenarios and operators that drop a required input: a refusal the documents always promise.
+_MISSING = {"missing_parameter", "object_missing_required_property"}
+
+
+def tolerated_input(case: Any, op: Operation, spec: dict[str, Any]) -> str | None:
+    """Returns why accepting this invalid request breaks no documented promise, or None.
+
+    `case` is a Schemathesis Case of the negative mode; `op` its operation in our profile.
+    """
+    meta = getattr(case, "meta", None)
+    data = getattr(getattr(meta, "phase", None), "data", None)
+    if data is None:
+        return None
+    scenario = str(getattr(getattr(data, "scenario", None), "value", getattr(data, "scenario", "")) or "")
+    if scenario in _NEVER_PROMISED:
+        return "an unknown or repeated input was ignored, as apis.md allows"
+    if scenario in _MISSING:
+        return None
+    mutations = tuple(getattr(data, "mutations", ()) or ())
+    if any(str(getattr(m.operator, "value", m.operator)) == "remove_required_property" for m in mutations):
+        return None
+    if mutations and all(set(m.keywords) <= {"additionalProperties"} for m in mutations):
+        return "an unknown field was ignored, as apis.md allows"
+    places = [(_location(m.parameter_location), m.parameter, m.schema_pointer) for m in mutations]
+    if not places:
+        places = [(_location(data.parameter_location), data.parameter, data.location or "")]
+    for location, parameter, pointer in places:
+        if not _is_null_or_empty_optional(case, op, spec, location, parameter, pointer):
+            return None
+    return 'a null or empty value for an input was read as "not given"; no document promises its refusal'
+
+
+def _location(value: Any) -> str:
+    return str(getattr(value, "value", value) or "").lower()
+
+
+def _is_null_or_empty_optional(
+    case: Any, op: Operation, spec: dict[str, Any], location: str, parameter: str | None, pointer: str
+) -> bool:
+    """True when the mutated input is null or "" and the documents do not require it (a PATCH requires nothing)."""
+    if location == "body":
+        names = _property_path(pointer)
+        if not names:
+            return False
+        value = _dig(case.body, names)
+        if value not in (None, ""):
+            return False
+        return op.method == "PATCH" or not _body_requires(spec, op, names)
+    containers = {"query": case.query, "path": case.path_parameters, "header": case.headers, "cookie": case.cookies}
+    values = containers.get(location) or {}
+    if not parameter or parameter not in values or values[parameter] not in (None, ""):
+        return False
+    declared = op.param(parameter, location) or {}
+    return not declared.get("required", False)
+
+
+def _property_path(pointer: str) -> list[str]:
+    """`/properties/customer/properties/contact/type` -> ["customer", "contact"]."""
+    return re.findall(r"(?:^|/)properties/([^/]+)", pointer or "")
+
+
+def _dig(value: Any, names: list[str]) -> Any:
+    for name in names:
+        if not isinstance(value, dict) or name not in value:
+            return object()  # absent: not a null or empty value
+        value = value[name]
+    return value
+
+
+def _body_requires(spec: dict[str, Any], op: Operation, names: list[str]) -> bool:
+    """True when the request body schema lists the field (at its depth) as required."""
+    content = (op.definition.get("requestBody") or {}).get("content") or {}
+    schema = next((media.get("schema") for media in content.values() if isinstance(media, dict)), None)
+    for depth, name in enumerate(names):
+        schema = _resolve(spec, schema)
+        if not isinstance(schema, dict):
+            return False
+        if depth == len(names) - 1:
+            return name in (schema.get("required") or [])
+        schema = (schema.get("properties") or {}).get(name)
+    return False
+
+
+def _resolve(spec: dict[str, Any], schema: Any) -> Any:
+    for _ in range(10):
+        if not (isinstance(schema, dict) and isinstance(schema.get("$ref"), str)):
+            return schema
+        try:
+            schema = resolve_pointer(spec, schema["$ref"].removeprefix("#"))
+        except KeyError:
+            return None
+    return schema

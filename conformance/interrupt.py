@@ -1,0 +1,76 @@
+"""Interrupted runs: SIGTERM handled like Ctrl-C, and the exit codes of both.
+
+CI services cancel a job with SIGINT or SIGTERM. Python's default for SIGTERM kills the process
+on the spot (no report, or worse a stale green one); raising `Terminated`, a KeyboardInterrupt,
+lets pytest stop the same way as on Ctrl-C, so the reports are written and marked incomplete.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+__all__ = ["EXIT_CODES", "Terminated", "incomplete", "install_sigterm", "mark_junit_incomplete", "signal_name"]
+
+# The shell's convention, 128 + the signal's number: 130 for SIGINT (as Schemathesis), 143 for SIGTERM.
+EXIT_CODES = {"SIGINT": 128 + signal.SIGINT, "SIGTERM": 128 + signal.SIGTERM}
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def install_sigterm() -> Callable[[], None]:
+    """Makes SIGTERM raise `Terminated`; returns the function that restores the previous handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def signal_name(exc: BaseException) -> str:
+    """The signal an interrupt came from: SIGTERM for `Terminated`, else SIGINT (Ctrl-C)."""
+    return "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+
+
+def incomplete(sig: str, selected: list[str], ran: set[str]) -> dict[str, Any]:
+    """The result's `incomplete` block: why the run stopped, what ran and what did not."""
+    not_run = [nodeid for nodeid in selected if nodeid not in ran]
+    done = len(selected) - len(not_run) if selected else len(ran)
+    total = len(selected) or len(ran)
+    return {
+        "reason": f"interrupted by {sig}",
+        "signal": sig,
+        "tests_run": done,
+        "tests_selected": total,
+        "not_run": not_run,
+        "summary": f"interrupted by {sig}: {done} of {total} tests ran, {len(not_run)} did not; the reports are incomplete"
+        if total
+        else f"interrupted by {sig} before the tests were collected: nothing ran; the reports are incomplete",
+    }
+
+
+def mark_junit_incomplete(path: Path, block: dict[str, Any]) -> None:
+    """Adds an erroring test case to a JUnit file, so a CI dashboard never shows a cut run as green."""
+    try:
+        tree = ElementTree.parse(path)
+    except (OSError, ElementTree.ParseError):
+        return
+    root = tree.getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    if suite is None:
+        return
+    case = ElementTree.SubElement(suite, "testcase", classname="conformance", name="run incomplete")
+    error = ElementTree.SubElement(case, "error", message=block["summary"], type="interrupted")
+    error.text = "\n".join([block["summary"], "not run:", *block["not_run"]])
+    suite.set("errors", str(int(suite.get("errors", "0")) + 1))
+    suite.set("tests", str(int(suite.get("tests", "0")) + 1))
+    tree.write(path, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,105 @@
+"""The engine's negative-data failures are findings only where the documents promise the refusal."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from conformance.checks.schema import INFRASTRUCTURE_STATUSES, tolerated_input
+from conformance.profile import load_profile
+
+
+def coverage_case(scenario: str, location: str, pointer: str = "", parameter: str | None = None, **request: Any) -> Any:
+    """A Schemathesis coverage-phase case, as far as the judgement reads it."""
+    data = SimpleNamespace(
+        scenario=scenario, parameter=parameter, parameter_location=location, location=pointer, mutations=()
+    )
+    return _case(data, **request)
+
+
+def fuzzing_case(*mutations: Any, **request: Any) -> Any:
+    data = SimpleNamespace(parameter=None, parameter_location=None, location=None, mutations=mutations)
+    return _case(data, **request)
+
+
+def mutation(location: str, pointer: str, *keywords: str, operator: str = "change_type", parameter: str | None = None):
+    return SimpleNamespace(
+        parameter_location=location, schema_pointer=pointer, keywords=keywords, operator=operator, parameter=parameter
+    )
+
+
+def _case(data: Any, body: Any = None, query: Any = None) -> Any:
+    return SimpleNamespace(
+        meta=SimpleNamespace(phase=SimpleNamespace(data=data)),
+        body=body,
+        query=query or {},
+        path_parameters={},
+        headers={},
+        cookies={},
+    )
+
+
+def judge(api: str, operation_id: str, case: Any) -> str | None:
+    profile = load_profile(api)
+    return tolerated_input(case, profile.operations[operation_id], profile.spec)
+
+
+TRIBUTE_ORDER = {"amount": 1000, "currency": "rub", "title": "T", "description": "D"}
+
+
+def test_a_null_optional_body_field_accepted_is_a_note() -> None:
+    case = coverage_case("incorrect_type", "body", "/properties/period/type", body={**TRIBUTE_ORDER, "period": None})
+    assert "not given" in judge("tribute-shop", "createShopOrder", case)
+
+
+def test_a_null_required_body_field_accepted_stays_a_finding() -> None:
+    case = coverage_case("incorrect_type", "body", "/properties/amount/type", body={**TRIBUTE_ORDER, "amount": None})
+    assert judge("tribute-shop", "createShopOrder", case) is None
+
+
+def test_a_value_outside_a_documented_enum_stays_a_finding() -> None:
+    case = coverage_case("invalid_enum_value", "body", "/properties/period/enum", body={**TRIBUTE_ORDER, "period": "x"})
+    assert judge("tribute-shop", "createShopOrder", case) is None
+
+
+def test_a_missing_required_field_stays_a_finding() -> None:
+    case = coverage_case("object_missing_required_property", "body", "", body={"currency": "rub"})
+    assert judge("tribute-shop", "createShopOrder", case) is None
+
+
+def test_an_empty_optional_query_value_accepted_is_a_note() -> None:
+    case = coverage_case("string_below_min_length", "query", "", parameter="site", query={"site": ""})
+    assert judge("retailcrm", "getOrder", case) is not None
+
+
+def test_a_wrong_type_in_an_optional_query_value_stays_a_finding() -> None:
+    case = coverage_case("incorrect_type", "query", "", parameter="limit", query={"limit": "abc"})
+    assert judge("retailcrm", "listOrders", case) is None
+
+
+def test_a_null_inside_a_patch_is_a_note_even_where_create_requires_it() -> None:
+    case = fuzzing_case(
+        mutation("body", "/properties/customer/properties/contact/type", "type"),
+        body={"customer": {"contact": None}},
+    )
+    assert judge("goat", "updateOrder", case) is not None
+
+
+def test_a_removed_required_property_stays_a_finding_whatever_the_value() -> None:
+    case = fuzzing_case(
+        mutation("body", "/properties/period", "required", operator="remove_required_property"),
+        body={**TRIBUTE_ORDER, "period": None},
+    )
+    assert judge("tribute-shop", "createShopOrder", case) is None
+
+
+def test_an_unknown_field_ignored_is_a_note() -> None:
+    case = coverage_case("object_unexpected_properties", "body", "", body={**TRIBUTE_ORDER, "x": 1})
+    assert judge("tribute-shop", "createShopOrder", case) is not None
+
+
+@pytest.mark.parametrize("status", [414, 431])
+def test_statuses_of_proxies_are_known(status: int) -> None:
+    assert status in INFRASTRUCTURE_STATUSES
