@@ -61,6 +61,19 @@ class Entry:
         """True when this entry names this finding (expiry aside)."""
         return self.rule == rule and self.operation == operation and self.api in (None, api)
 
+    def checked_by(self, result: Mapping[str, Any]) -> bool:
+        """True when `result` checked this entry's rule where it applies (not skipped, not left out by --rule).
+
+        Only then can an entry that matched nothing be called unused: a run of other rules says
+        nothing about this deviation.
+        """
+        return any(
+            check.get("rule") == self.rule
+            and check.get("operation") in (self.operation, "*")
+            and check.get("outcome") in ("passed", "failed")
+            for check in result.get("checks") or []
+        )
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"rule": self.rule, "operation": self.operation, "reason": self.reason}
         if self.expires:
@@ -241,7 +254,9 @@ def apply_baseline(result: Mapping[str, Any], entries: Iterable[Entry], today: d
     `baseline_reason`; every other finding is a failure (acceptances from an earlier baseline
     are cleared first). `summary` is recounted: `failed` counts only unaccepted failures, and
     `accepted` the rest. The copy's `baseline` section lists the entries that matched nothing
-    (`unused`) and those that expired (`expired`; their findings stay failures).
+    (`unused`; only entries whose rule the run checked), those that expired (`expired`; their
+    findings stay failures, marked `baseline_expired: DATE`), and those the run did not check
+    (`unchecked`, e.g. left out by `--rule`).
     """
     data = copy.deepcopy(dict(result))
     api = str(data.get("api", ""))
@@ -251,6 +266,7 @@ def apply_baseline(result: Mapping[str, Any], entries: Iterable[Entry], today: d
     expired_hits: set[Entry] = set()
     for item in data.get("findings") or []:
         item["accepted"], item["baseline_reason"] = False, None
+        item.pop("baseline_expired", None)
         rule, operation = item.get("rule"), item.get("operation")
         match = next((entry for entry in active if entry.covers(api, rule, operation)), None)
         if match:
@@ -259,6 +275,8 @@ def apply_baseline(result: Mapping[str, Any], entries: Iterable[Entry], today: d
         for entry in entries:
             if entry.expired(today) and entry.covers(api, rule, operation):
                 expired_hits.add(entry)
+                if not match and entry.expires:
+                    item["baseline_expired"] = entry.expires.isoformat()  # "accepted until DATE, expired"
     mine = [entry for entry in entries if entry.api in (None, api)]
     data["baseline"] = {
         "entries": len(mine),
@@ -267,8 +285,9 @@ def apply_baseline(result: Mapping[str, Any], entries: Iterable[Entry], today: d
         "unused": [
             entry.describe()
             for entry in mine
-            if entry not in used and entry not in expired_hits and not entry.expired(today)
+            if entry not in used and entry not in expired_hits and not entry.expired(today) and entry.checked_by(data)
         ],
+        "unchecked": [entry.describe() for entry in mine if entry not in used and not entry.checked_by(data)],
     }
     data["summary"] = Result.from_dict(data).summary()
     return data
@@ -297,8 +316,9 @@ def write_baseline(path: Path, result: Mapping[str, Any]) -> list[Entry]:
     Every finding of this API (accepted or failed) gets an entry, keeping the reason and expiry of
     an existing entry for it (even an expired one: updating never extends an expiry). New entries
     get `api: <this api>` and a TODO reason. Entries of this API that match nothing are dropped
-    (the deviation is fixed); entries of other APIs, and API-less entries that match nothing here,
-    are kept as they are. Comments are not preserved.
+    (the deviation is fixed); entries of other APIs, API-less entries that match nothing here, and
+    entries whose rule this run did not check (`--rule`, a skipped check) are kept as they are.
+    Comments are not preserved.
     """
     path = Path(path)
     existing = load_baseline(path) if path.exists() else []
@@ -315,7 +335,10 @@ def write_baseline(path: Path, result: Mapping[str, Any]) -> list[Entry]:
             current.append(old)
         else:
             current.append(Entry(rule=rule, operation=operation, reason=TODO_REASON, api=api or None))
-    others = [entry for entry in existing if entry not in kept_existing and entry.api != api]
+    # Kept as they are: other APIs' entries, and this API's whose rule this run did not check (`--rule`).
+    others = [
+        entry for entry in existing if entry not in kept_existing and (entry.api != api or not entry.checked_by(result))
+    ]
     entries = others + current
     # Other APIs' entries first, as they were; then this API's, in the order of its findings.
     body = yaml.dump(

@@ -1,8 +1,10 @@
 """`conformance`: run the suite, serve sandboxes, check specs, render reports, diff runs.
 
-Exit codes: 0 conforming (or clean); 1 nonconformance found (or problems in specs, or a
-regression in `diff`); 2 usage error, bad spec, or a target without a usable answer (whose
-report is still written, with the transport finding that says why).
+Exit codes: 0 conforming (or clean; or the baseline written); 1 nonconformance found (or problems
+in specs, or a regression in `diff`); 2 usage error, bad spec, a setup mistake the pre-flight probe
+finds (no answer, whose report is still written with the transport finding that says why; no
+documented route; the key refused), or nothing tested; 130 interrupted by SIGINT, 143 by SIGTERM
+(the reports written and marked incomplete).
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="check a server against an API's documented behaviour",
         description="Runs the conformance suite for API against --base-url (default: the API's sandbox, "
         "started on a free loopback port). Exit 0 conforming, 1 nonconformance found, 2 usage error, "
-        "bad spec or unreachable target.",
+        "bad spec, setup mistake (unreachable, key refused, no documented route) or nothing tested, "
+        "130/143 interrupted by SIGINT/SIGTERM.",
     )
     run.add_argument("api", metavar="API", help=f"API slug: {', '.join(API_SLUGS)}")
     run.add_argument("--base-url", help="base URL including its path, e.g. https://api.example/v1")
@@ -376,40 +379,8 @@ def check_base_url(url: str) -> str:
     return url.rstrip("/")
 
 
-PROBE_HINTS = {
-    "timeout": "the server accepts connections but does not answer in time; check it, or raise --timeout",
-    "tls": "serve a certificate this machine trusts",
-}
-
-
-def probe_target(profile: Any, base_url: str, key: str | None, timeout: float) -> tuple[Any, str] | None:
-    """Returns (transport Finding, hint) when one documented GET gets no HTTP answer, else None.
-
-    A target that accepts and never answers, drips, resets or fails TLS would make every test wait
-    out its timeout (minutes for a full run); one request tells, and the run stops with a report.
-    """
-    from conformance.checks.common import judge_transport
-    from conformance.client import Client
-    from conformance.target import auth_locations
-
-    candidates = [
-        op
-        for op in profile.operations.values()
-        if op.method == "GET" and not op.path_params and not any(p.get("required") for p in op.parameters)
-    ]
-    if not candidates:
-        return None
-    op = sorted(candidates, key=lambda o: not o.is_public)[0]
-    with Client(base_url, api_key=key, auth=auth_locations(profile), timeout=timeout) as client:
-        exchange = client.request(op.method, op.path, operation=op.operation_id)
-        if exchange.status is not None:
-            return None
-        hint = PROBE_HINTS.get(exchange.error_kind or "", "check --base-url and that the server runs")
-        return judge_transport(exchange, op.operation_id, client.secrets)[0], hint
-
-
 def unusable_result(api: str, base_url: str, found: Any, *, seed: int | None, started: float) -> dict[str, Any]:
-    """The result document of a run stopped by `probe_target`: one failed check, one finding."""
+    """The result document of a run stopped by the pre-flight probe: one failed check, one finding."""
     from conformance.plugin import RunState, build_result
     from conformance.rules import RULES
 
@@ -476,6 +447,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from conformance.preflight import preflight
     from conformance.profile import ProfileError, load_profile
     from conformance.speccheck import check_spec_file
     from conformance.specfiles import spec_path
@@ -510,26 +482,26 @@ def _run(args: argparse.Namespace) -> int:
         if has_protected and not key:
             raise UsageError(f"{api} needs an API key; pass --api-key KEY or set CONFORMANCE_API_KEY")
         started = time.monotonic()
-        probed = probe_target(profile, base_url, key, args.timeout)
-        if probed is not None:
-            found, hint = probed
-            if report_dir is not None:
-                stopped = unusable_result(api, base_url, found, seed=args.seed, started=started)
-                _write_reports(stopped, report_dir)
+        problem = preflight(profile, base_url, key, args.timeout)
+        if problem is not None:
+            where = ""
+            if problem.finding is not None and report_dir is not None:  # an unreachable target: say why in CI
+                stopped = unusable_result(api, base_url, problem.finding, seed=args.seed, started=started)
+                write_reports(stopped, report_dir)
                 write_junit(stopped, report_dir / f"{api}.junit.xml")
-            where = f" (report: {report_dir / f'{api}.html'})" if report_dir is not None else ""
-            raise UsageError(f"target unusable: {found.message}; {hint}{where}")
+                where = f" (report: {report_dir / f'{api}.html'})"
+            raise UsageError(problem.message + where)
     pytest_args = [
         "--pyargs",
         "conformance.suite",
-        "--api",
+        "--conformance-api",
         api,
         "-c",
         str(SUITE_INI),
         "--rootdir",
         str(SUITE_INI.parent),
         "--tb=line",
-        "--request-timeout",
+        "--conformance-request-timeout",
         str(args.timeout),
         "-W",
         "ignore::DeprecationWarning",
@@ -537,30 +509,31 @@ def _run(args: argparse.Namespace) -> int:
         "ignore::pytest.PytestAssertRewriteWarning",
     ]
     if args.base_url:
-        pytest_args += ["--base-url", args.base_url]
+        # the pre-flight probe is done above, with a report when the target is unusable
+        pytest_args += ["--base-url", args.base_url, "--conformance-no-preflight"]
     if args.spec:
-        pytest_args += ["--spec", args.spec]
+        pytest_args += ["--conformance-spec", args.spec]
     for fault in args.fault:
-        pytest_args += ["--sandbox-fault", fault]
+        pytest_args += ["--conformance-sandbox-fault", fault]
     for variation in args.variation:
-        pytest_args += ["--sandbox-variation", variation]
+        pytest_args += ["--conformance-sandbox-variation", variation]
     if args.allow_writes:
-        pytest_args.append("--allow-writes")
+        pytest_args.append("--conformance-allow-writes")
     if args.probe_rate_limit:
-        pytest_args.append("--probe-rate-limit")
+        pytest_args.append("--conformance-probe-rate-limit")
     if args.seed is not None:
         pytest_args += ["--conformance-seed", str(args.seed)]
     if args.max_examples:
-        pytest_args += ["--max-examples", str(args.max_examples)]
+        pytest_args += ["--conformance-max-examples", str(args.max_examples)]
     if args.workers > 1:
         # The plugin's scheduler keeps each module on one worker and splits the engine (conformance/scheduling.py).
         pytest_args += ["-n", str(args.workers)]
     if pace:
-        pytest_args += ["--pace", f"{pace[0]}/{pace[1]:g}"]
+        pytest_args += ["--conformance-pace", f"{pace[0]}/{pace[1]:g}"]
     if args.keyword:
         pytest_args += ["-k", args.keyword]
     for rule in args.rule:
-        pytest_args += ["--rule", _known_rule(rule)]
+        pytest_args += ["--conformance-rule", _known_rule(rule)]
     # pytest's own letters, headers and summaries give way to the plugin's progress lines (none with -q).
     pytest_args += [
         "-qq",
@@ -572,7 +545,7 @@ def _run(args: argparse.Namespace) -> int:
         "quiet" if args.quiet else "lines",
     ]
     if report_dir is not None:
-        pytest_args += ["--report-dir", str(report_dir)]
+        pytest_args += ["--conformance-report-dir", str(report_dir)]
     result, code, interrupted = _run_pytest(pytest_args, key, quiet=args.quiet)
     if result is None:
         if interrupted:
@@ -586,7 +559,7 @@ def _run(args: argparse.Namespace) -> int:
         from conformance.interrupt import EXIT_CODES
 
         if report_dir is not None:
-            _write_reports(result, report_dir)
+            write_reports(result, report_dir)
         failures = [f for f in result["findings"] if not f.get("accepted")]
         _print_summary(result, failures, report_dir)
         print(f"{incomplete['summary']} (no baseline applied or written)", file=sys.stderr)
@@ -594,19 +567,21 @@ def _run(args: argparse.Namespace) -> int:
     idle = _nothing_tested(result, args)
     if idle:
         if report_dir is not None:
-            _write_reports(result, report_dir)
+            write_reports(result, report_dir)
         raise UsageError(idle)
     if entries:
         from conformance.baseline import apply_baseline
 
         result = apply_baseline(result, entries, _today())
     if args.update_baseline:
-        from conformance.baseline import write_baseline
+        from conformance.baseline import apply_baseline, write_baseline
 
-        write_baseline(Path(args.baseline), result)
+        written = write_baseline(Path(args.baseline), result)
         print(f"baseline written: {args.baseline} ({len(result['findings'])} finding(s))", file=sys.stderr)
+        # what was asked is done: the findings are now accepted, and the run says so (exit 0)
+        result = apply_baseline(result, written, _today())
     if report_dir is not None:
-        _write_reports(result, report_dir)
+        write_reports(result, report_dir)
     failures = [f for f in result["findings"] if not f.get("accepted")]
     _print_summary(result, failures, report_dir)
     crashed = result["summary"]["failed"] > 0 and not result["findings"]
@@ -693,7 +668,8 @@ def _run_pytest(
     return capture.result, code, capture.interrupted
 
 
-def _write_reports(result: dict[str, Any], report_dir: Path) -> None:
+def write_reports(result: dict[str, Any], report_dir: Path) -> None:
+    """Writes the JSON, the HTML page and the folder's index of every result in it."""
     from conformance.plugin import write_result
 
     write_result(result, report_dir)
@@ -716,6 +692,13 @@ def _write_reports(result: dict[str, Any], report_dir: Path) -> None:
 
 
 def _print_summary(result: dict[str, Any], failures: list[dict[str, Any]], report_dir: Path | None = None) -> None:
+    for line in summary_lines(result, failures, report_dir):
+        print(line)
+
+
+def summary_lines(result: dict[str, Any], failures: list[dict[str, Any]], report_dir: Path | None = None) -> list[str]:
+    """The run's closing summary: counts, each failing finding, notes, unused baseline entries, the report."""
+    lines: list[str] = []
     summary = result["summary"]
     accepted = len(result["findings"]) - len(failures)
     notes = result.get("notes") or []
@@ -723,7 +706,7 @@ def _print_summary(result: dict[str, Any], failures: list[dict[str, Any]], repor
     outcomes = f"{summary['passed']} passed, {summary['failed']} failed, " + (
         f"{summary['accepted']} accepted, " if summary.get("accepted") else ""
     )
-    print(
+    lines.append(
         f"{result['api']} at {result['base_url']}: {outcomes}"
         f"{summary['skipped']} skipped (rule × operation); {len(failures)} finding(s)"
         + (f", {accepted} accepted" if accepted else "")
@@ -732,23 +715,31 @@ def _print_summary(result: dict[str, Any], failures: list[dict[str, Any]], repor
     )
     for item in failures[:50]:
         first = item["message"].splitlines()[0] if item["message"] else ""
-        print(f"  FAIL  {item['rule']:32} {_operation_label(item['operation']):20} {first[:140]}")
+        if item.get("baseline_expired"):
+            first = f"(accepted until {item['baseline_expired']}, expired) {first}"
+        lines.append(f"  FAIL  {item['rule']:32} {_operation_label(item['operation']):20} {first[:140]}")
     if len(failures) > 50:
-        print(f"  … and {len(failures) - 50} more (see the report)")
+        lines.append(f"  … and {len(failures) - 50} more (see the report)")
     for item in notes[:20]:  # a note differs from our reading but breaks no promise: it never fails the run
         first = item["message"].splitlines()[0] if item["message"] else ""
-        print(f"  NOTE  {item['rule']:32} {_operation_label(item['operation']):20} {first[:140]}")
+        lines.append(f"  NOTE  {item['rule']:32} {_operation_label(item['operation']):20} {first[:140]}")
     if len(notes) > 20:
-        print(f"  … and {len(notes) - 20} more notes (see the report)")
+        lines.append(f"  … and {len(notes) - 20} more notes (see the report)")
     found = {(item["rule"], item["operation"]) for item in result["findings"]}
     crashes: dict[tuple[str, str], str] = {}
     for check in result.get("checks") or []:
         if check["outcome"] == "failed" and (check["rule"], check["operation"]) not in found and check.get("reason"):
             crashes.setdefault((check["rule"], check["operation"]), check["reason"].strip().splitlines()[-1])
+    for entry in (result.get("baseline") or {}).get("unused", []):
+        lines.append(
+            f"  BASELINE {entry['rule']} on {_operation_label(entry['operation'])} ({entry['location']}) matched "
+            "nothing: the deviation may be fixed; remove the entry"
+        )
     for (rule, operation), reason in list(crashes.items())[:20]:
-        print(f"  ERROR {rule:32} {_operation_label(operation):20} the check itself failed: {reason[:140]}")
+        lines.append(f"  ERROR {rule:32} {_operation_label(operation):20} the check itself failed: {reason[:140]}")
     if report_dir is not None:
-        print(f"report: {report_dir / (result['api'] + '.html')} (all APIs: {report_dir / 'index.html'})")
+        lines.append(f"report: {report_dir / (result['api'] + '.html')} (all APIs: {report_dir / 'index.html'})")
+    return lines
 
 
 def _operation_label(operation: str) -> str:

@@ -33,7 +33,11 @@ def install_sigterm() -> Callable[[], None]:
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def signal_name(exc: BaseException) -> str:
@@ -46,15 +50,18 @@ def incomplete(sig: str, selected: list[str], ran: set[str]) -> dict[str, Any]:
     not_run = [nodeid for nodeid in selected if nodeid not in ran]
     done = len(selected) - len(not_run) if selected else len(ran)
     total = len(selected) or len(ran)
+    summary = (
+        f"interrupted by {sig}: {done} of {total} tests ran, {len(not_run)} did not"
+        if total
+        else f"interrupted by {sig} before the tests were collected: nothing ran"
+    )
     return {
         "reason": f"interrupted by {sig}",
         "signal": sig,
         "tests_run": done,
         "tests_selected": total,
         "not_run": not_run,
-        "summary": f"interrupted by {sig}: {done} of {total} tests ran, {len(not_run)} did not; the reports are incomplete"
-        if total
-        else f"interrupted by {sig} before the tests were collected: nothing ran; the reports are incomplete",
+        "summary": f"{summary}; the reports are incomplete",
     }
 
 

@@ -1,4 +1,4 @@
-"""The pytest plugin: `pytest --pyargs conformance.suite --api goat --base-url URL --api-key KEY`.
+"""The pytest plugin: `pytest --pyargs conformance.suite --conformance-api goat --base-url URL`.
 
 Registered through the `pytest11` entry point. Without `--api` it stays silent: it adds its
 options and nothing else, so other projects' runs are not disturbed. With `--api` it loads the
@@ -63,60 +63,75 @@ class RunState:
 run_state_key = pytest.StashKey[RunState]()
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    # Every option but --base-url carries the `--conformance-` prefix, so no other plugin's option collides.
     group = parser.getgroup("conformance", "API conformance (api-conformance)")
     group.addoption(
-        "--api", default=None, help="API slug to check (goat, gaming-goods, …); without it the plugin does nothing."
-    )
-    group.addoption(
-        "--base-url",
+        "--conformance-api",
         default=None,
-        help="Base URL of the server under test, including its path "
-        "(e.g. https://api.example/v1). Default: start the API's sandbox on a free loopback port.",
+        help="API slug to check (goat, gaming-goods, …); without it the plugin does nothing.",
     )
-    group.addoption("--api-key", default=None, help="API key (default: $CONFORMANCE_API_KEY, or the sandbox's key).")
-    group.addoption("--spec", default=None, help="Spec file to use instead of the bundled one.")
-    group.addoption("--report-dir", default=None, help="Write DIR/<api>.json and DIR/<api>.junit.xml.")
+    if not _base_url_is_owned(pluginmanager):
+        group.addoption(
+            "--base-url",
+            default=None,
+            help="Base URL of the server under test, including its path "
+            "(e.g. https://api.example/v1). Default: start the API's sandbox on a free loopback port.",
+        )
     group.addoption(
-        "--allow-writes",
+        "--conformance-api-key", default=None, help="API key (default: $CONFORMANCE_API_KEY, or the sandbox's key)."
+    )
+    group.addoption("--conformance-spec", default=None, help="Spec file to use instead of the bundled one.")
+    group.addoption("--conformance-report-dir", default=None, help="Write DIR/<api>.json and DIR/<api>.junit.xml.")
+    group.addoption(
+        "--conformance-allow-writes",
         action="store_true",
         default=False,
         help="Send write requests to a non-loopback host (off by default).",
     )
     group.addoption(
-        "--probe-rate-limit",
+        "--conformance-probe-rate-limit",
         action="store_true",
         default=False,
         help="Send a bounded burst past the rate limit to check the exceeded answer.",
     )
     group.addoption("--conformance-seed", type=int, default=None, help="Seed of the property tests.")
-    group.addoption("--max-examples", type=int, default=None, help="Property-test examples per operation.")
-    group.addoption("--request-timeout", type=float, default=10.0, help="Timeout of each request, in seconds.")
+    group.addoption("--conformance-max-examples", type=int, default=None, help="Property-test examples per operation.")
     group.addoption(
-        "--sandbox-fault",
+        "--conformance-request-timeout", type=float, default=10.0, help="Timeout of each request, in seconds."
+    )
+    group.addoption(
+        "--conformance-sandbox-fault",
         action="append",
         default=[],
         help="With the embedded sandbox: break this rule on purpose (self-tests).",
     )
     group.addoption(
-        "--sandbox-variation",
+        "--conformance-sandbox-variation",
         action="append",
         default=[],
         help="With the embedded sandbox: show this conforming variation (self-tests: no finding allowed).",
     )
-    group.addoption("--sandbox-rate-limit", default=None, help="With the embedded sandbox: N/SECONDS.")
+    group.addoption("--conformance-sandbox-rate-limit", default=None, help="With the embedded sandbox: N/SECONDS.")
     group.addoption(
-        "--pace",
+        "--conformance-pace",
         default=None,
         metavar="N/SECONDS",
         help="Requests per window the suite keeps to (default: the server's advertised or documented limit).",
     )
     group.addoption(
-        "--rule",
+        "--conformance-rule",
         action="append",
         default=[],
         dest="conformance_rules",
         help="Only run the tests that judge this rule id (repeatable).",
+    )
+    group.addoption(
+        "--conformance-no-preflight",
+        action="store_true",
+        default=False,
+        help="Skip the pre-flight probe (a few GETs that stop a run whose key is refused or whose base URL "
+        "answers no documented route; `conformance run` has made it already).",
     )
     group.addoption(
         "--conformance-progress",
@@ -127,19 +142,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _base_url_is_owned(pluginmanager: pytest.PytestPluginManager) -> bool:
+    """True when pytest-base-url (pulled in by pytest-playwright, pytest-selenium) provides `--base-url`.
+
+    It is the ecosystem's option: we read it rather than add a second one, which broke every pytest
+    run of an environment that has both ("option dest 'base_url' already used").
+    """
+    if pluginmanager.has_plugin("base_url"):
+        return True
+    if pluginmanager.is_blocked("base_url") or os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        return False
+    from importlib.metadata import entry_points
+
+    return any(ep.value.split(":")[0].startswith("pytest_base_url") for ep in entry_points(group="pytest11"))
+
+
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    api = config.getoption("api", None)
+    api = config.getoption("conformance_api", None)
     if not api:
         return
     from conformance.profile import ProfileError, load_profile
 
-    spec = config.getoption("spec") or api
-    if config.getoption("spec") and not _is_worker(config):
+    spec = config.getoption("conformance_spec") or api
+    if config.getoption("conformance_spec") and not _is_worker(config):
         from conformance.speccheck import check_spec_file
 
         problems = check_spec_file(spec)  # as `conformance run` does: a bad spec is one line, not a traceback
@@ -156,13 +186,13 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, value in handed.items():
         if getattr(config.option, name, None) is None:
             setattr(config.option, name, value)
-    key = config.getoption("api_key") or os.environ.get("CONFORMANCE_API_KEY") or None
+    key = config.getoption("conformance_api_key") or os.environ.get("CONFORMANCE_API_KEY") or None
     base_url = config.getoption("base_url")
     sandbox_stack = None
     if not base_url and not _is_worker(config):
         from conformance.sandbox.runner import running_sandbox
 
-        rate = config.getoption("sandbox_rate_limit") or os.environ.get("CONFORMANCE_SANDBOX_RATE_LIMIT")
+        rate = config.getoption("conformance_sandbox_rate_limit") or os.environ.get("CONFORMANCE_SANDBOX_RATE_LIMIT")
         rate_limit = None
         if rate:
             count, _, seconds = rate.partition("/")
@@ -172,8 +202,8 @@ def pytest_configure(config: pytest.Config) -> None:
             sandbox = sandbox_stack.enter_context(
                 running_sandbox(
                     api,
-                    faults=config.getoption("sandbox_fault"),
-                    variations=config.getoption("sandbox_variation"),
+                    faults=config.getoption("conformance_sandbox_fault"),
+                    variations=config.getoption("conformance_sandbox_variation"),
                     rate_limit=rate_limit,
                 )
             )
@@ -188,15 +218,17 @@ def pytest_configure(config: pytest.Config) -> None:
             rate_limit = tuple(load_sandbox(api).DEFAULT_RATE_LIMIT)
         config.option.sandbox_pace = f"{rate_limit[0]}/{rate_limit[1]:g}"
         config.option.base_url = base_url  # for the workers: see pytest_configure_node
-        config.option.api_key = key
+        config.option.conformance_api_key = key
     if not base_url:
         raise pytest.UsageError("error: no --base-url; pass the server's base URL (or omit it on the controller)")
-    if config.getoption("pace"):
-        config.option.sandbox_pace = config.getoption("pace")  # the user's figure wins over any other
+    if not _is_worker(config) and (sandbox_stack is None or config.getoption("conformance_api_key")):
+        _guard_target(config, profile, base_url, key, sandbox=sandbox_stack)
+    if config.getoption("conformance_pace"):
+        config.option.sandbox_pace = config.getoption("conformance_pace")  # the user's figure wins over any other
     if config.getoption("conformance_seed") is None and not _is_worker(config):
         # A seed for every run, so the report can say how to replay it (`--seed N`).
         config.option.conformance_seed = random.SystemRandom().randrange(1, 2**31)
-    report_dir = config.getoption("report_dir")
+    report_dir = config.getoption("conformance_report_dir")
     state = RunState(
         api=api,
         base_url=base_url.rstrip("/"),
@@ -222,6 +254,34 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.xmlpath = str(state.report_dir / f"{api}.junit.xml")
 
 
+def _guard_target(
+    config: pytest.Config, profile: Any, base_url: str, key: str | None, *, sandbox: contextlib.ExitStack | None
+) -> None:
+    """The guards of `conformance run`, for the pytest route too: a setup mistake is one line, not findings.
+
+    A URL that is no http(s) URL, a missing key, and what the pre-flight probe finds (no answer, no
+    documented route, the key refused) stop the run as a usage error before any test runs.
+    """
+    from conformance.cli import UsageError, check_base_url
+    from conformance.preflight import preflight
+
+    message = None
+    try:
+        if sandbox is None:
+            check_base_url(base_url)
+        if not key and any(not op.is_public for op in profile.operations.values()):
+            raise UsageError(f"{profile.api} needs an API key; set CONFORMANCE_API_KEY (or --conformance-api-key KEY)")
+    except UsageError as exc:
+        message = str(exc)
+    if message is None and not config.getoption("conformance_no_preflight"):
+        problem = preflight(profile, base_url, key, config.getoption("conformance_request_timeout"))
+        message = problem.message if problem is not None else None
+    if message is not None:
+        if sandbox is not None:
+            sandbox.close()
+        raise pytest.UsageError(f"error: {message}")
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """Hands the controller's sandbox URL, key and seed to an xdist worker.
@@ -232,7 +292,8 @@ def pytest_configure_node(node: Any) -> None:
     if config.stash.get(run_state_key, None) is None:
         return
     node.workerinput[WORKER_INPUT] = {
-        name: getattr(config.option, name, None) for name in ("base_url", "api_key", "conformance_seed", "sandbox_pace")
+        name: getattr(config.option, name, None)
+        for name in ("base_url", "conformance_api_key", "conformance_seed", "sandbox_pace")
     }
 
 
@@ -244,7 +305,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from conformance.profile import load_profile
     from conformance.scheduling import SuiteScheduling
 
-    return SuiteScheduling(config, log, load_profile(config.getoption("spec") or config.getoption("api")))
+    return SuiteScheduling(
+        config, log, load_profile(config.getoption("conformance_spec") or config.getoption("conformance_api"))
+    )
 
 
 @pytest.hookimpl(wrapper=True)
@@ -361,17 +424,29 @@ class Collector:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.state.result = build_result(self.state, seed=self.config.getoption("conformance_seed"))
         checks = self.state.result["checks"]
-        if exitstatus == pytest.ExitCode.OK and not any(c["outcome"] != "skipped" for c in checks):
-            # every selected check skipped: nothing tested, which must not pass as conforming
+        ok = (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+        if exitstatus in ok and not any(c["outcome"] != "skipped" for c in checks):
+            # no test selected, or every selected check skipped: nothing tested must not pass as conforming
             session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
             self.nothing_tested = True
         if self.state.report_dir:
-            write_result(self.state.result, self.state.report_dir)
+            from conformance.cli import write_reports
+
+            write_reports(self.state.result, self.state.report_dir)  # JSON, HTML and index, as `conformance run`
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        incomplete = (self.state.result or {}).get("incomplete")
-        if incomplete and not self.config.getoption("conformance_progress"):  # `conformance run` says it itself
-            terminalreporter.write_line(f"conformance: {incomplete['summary']}", red=True, bold=True)
+        """The pytest route's closing lines: the summary `conformance run` prints (which prints its own)."""
+        result = self.state.result
+        if result is None or self.config.getoption("conformance_progress"):
+            return
+        from conformance.cli import summary_lines
+
+        terminalreporter.section("conformance")
+        failures = [item for item in result["findings"] if not item.get("accepted")]
+        for line in summary_lines(result, failures, self.state.report_dir):
+            terminalreporter.write_line(line)
+        if result.get("incomplete"):
+            terminalreporter.write_line(f"conformance: {result['incomplete']['summary']}", red=True, bold=True)
         elif self.nothing_tested:
             terminalreporter.write_line("conformance: nothing was tested (no test selected, or every one skipped)")
 

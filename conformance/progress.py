@@ -130,7 +130,7 @@ class Progress:
         if self.quiet:
             return
         seed = self.config.getoption("conformance_seed")
-        faults = self.config.getoption("sandbox_fault") or []
+        faults = self.config.getoption("conformance_sandbox_fault") or []
         where = f"{self.base_url}" + (f" (embedded sandbox, faults: {', '.join(faults)})" if faults else "")
         count = f"{len(nodeids)} test{'s' * (len(nodeids) != 1)} in {len(self.scenarios)} scenarios"
         self._write(
@@ -140,6 +140,7 @@ class Progress:
                 (f"; seed {seed}" if seed is not None else "", {}),
             ]
         )
+        self._write([(pace_line(self.config, self.api), {})])
 
     # --- tests ------------------------------------------------------------------------------
 
@@ -258,6 +259,28 @@ class Progress:
         if self._engine_line is not None:
             self._write_partial("\n")
             self._engine_line = None
+
+
+def pace_line(config: pytest.Config, api: str) -> str:
+    """Says at the start how fast the suite will go and why: a slow default pace is otherwise a mystery."""
+    from conformance.profile import load_profile
+
+    def per(rate: str) -> str:
+        count, _, seconds = rate.partition("/")
+        return f"{count} requests per {float(seconds or 1):g} s"
+
+    if config.getoption("conformance_pace"):
+        return f"  pace: {per(config.getoption('conformance_pace'))} (--pace)"
+    sandbox = getattr(config.option, "sandbox_pace", None)
+    if sandbox:
+        return f"  pace: {per(sandbox)}, the embedded sandbox's limit"
+    section = load_profile(config.getoption("conformance_spec") or api).data["rate_limit"]
+    rate = per(f"{section['requests']}/{section['window_s']}")
+    if section.get("tier") == "documented":
+        return f"  pace: {rate}, the documented limit (or the one the server advertises); --pace N/SECONDS to change"
+    return (
+        f"  pace: {rate}, the suite's default: the documents give no figure; --pace N/SECONDS if the server allows more"
+    )
 
 
 def _scenario_key(nodeid: str) -> str:

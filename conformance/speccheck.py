@@ -63,6 +63,7 @@ def check_spec_file(path: str | Path) -> list[Problem]:
     problems = [Problem(name, pointer, reason) for pointer, reason in _dangling_refs(spec)]
     if problems:
         return problems  # the validators below cannot follow a broken reference
+    problems += [Problem(name, pointer, reason) for pointer, reason in _unknown_schema_keys(spec)]
     problems += [Problem(name, pointer, reason) for pointer, reason in _openapi_errors(spec)]
     profile = spec.get("x-conformance")
     if profile is None:
@@ -97,6 +98,68 @@ def _dangling_refs(spec: dict[str, Any]) -> Iterator[tuple[str, str]]:
                 resolve_pointer(spec, ref[1:])
             except KeyError as exc:
                 yield pointer_of((*parts, "$ref")), f"unresolvable reference {ref!r} ({exc.args[0]})"
+
+
+SCHEMA_KEYWORDS = frozenset(
+    # JSON Schema 2020-12 (core, applicator, validation, meta-data, format, content, unevaluated)
+    "$schema $id $ref $anchor $dynamicRef $dynamicAnchor $vocabulary $comment $defs allOf anyOf oneOf not if then"
+    " else dependentSchemas prefixItems items contains properties patternProperties additionalProperties"
+    " propertyNames unevaluatedItems unevaluatedProperties type enum const multipleOf maximum exclusiveMaximum"
+    " minimum exclusiveMinimum maxLength minLength pattern maxItems minItems uniqueItems maxContains minContains"
+    " maxProperties minProperties required dependentRequired format contentEncoding contentMediaType contentSchema"
+    " title description default deprecated readOnly writeOnly examples"
+    # OpenAPI 3.1 additions, and older drafts' names that validators still read
+    " discriminator xml externalDocs example definitions dependencies".split()
+)
+_ONE_SCHEMA = frozenset(
+    "not if then else contains additionalProperties propertyNames items unevaluatedItems unevaluatedProperties"
+    " contentSchema".split()
+)
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+
+
+def _unknown_schema_keys(spec: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """Keys of schema objects that are no schema keyword nor `x-` extension: most often a stray key
+    left by an unquoted comma in a `{...}` flow mapping (`description: a, b` makes a key `b`)."""
+
+    def roots(node: Any, parts: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Any]]:
+        if isinstance(node, list):
+            for index, value in enumerate(node):
+                yield from roots(value, (*parts, index))
+        if not isinstance(node, dict):
+            return
+        for key, value in node.items():
+            if str(key).startswith("x-") or key in ("example", "examples"):
+                continue
+            if parts == ("components",) and key == "schemas" and isinstance(value, dict):
+                yield from (((*parts, key, name), schema) for name, schema in value.items())
+            elif key == "schema":
+                yield (*parts, key), value
+            else:
+                yield from roots(value, (*parts, key))
+
+    def check(schema: Any, parts: tuple[Any, ...]) -> Iterator[tuple[str, str]]:
+        if not isinstance(schema, dict):
+            return
+        for key, value in schema.items():
+            if key not in SCHEMA_KEYWORDS and not str(key).startswith("x-"):
+                yield (
+                    pointer_of((*parts, key)),
+                    f"unknown key {key!r} in a schema object (not a JSON Schema or OpenAPI keyword; "
+                    "a comma inside a {...} flow mapping splits a value into a stray key: quote the value)",
+                )
+            if key in _ONE_SCHEMA:
+                yield from check(value, (*parts, key))
+            if key in _SCHEMA_LISTS and isinstance(value, list):
+                for index, item in enumerate(value):
+                    yield from check(item, (*parts, key, index))
+            if key in _SCHEMA_MAPS and isinstance(value, dict):
+                for name, item in value.items():
+                    yield from check(item, (*parts, key, name))
+
+    for parts, schema in roots({k: v for k, v in spec.items() if k != "x-conformance"}, ()):
+        yield from check(schema, parts)
 
 
 def _openapi_errors(spec: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -206,7 +269,10 @@ def _profile_references(profile: Profile) -> Iterator[tuple[str, str]]:
         where = f"{base}/requests/{op_id}"
         yield from op_missing(op_id, where)
         for name, variable in (recipe.get("variables") or {}).items():
-            yield from op_missing(variable["operation"], f"{where}/variables/{name}/operation")
+            at = f"{where}/variables/{name}"
+            while variable:  # the variable and its fallbacks
+                yield from op_missing(variable["operation"], f"{at}/operation")
+                variable, at = variable.get("fallback"), f"{at}/fallback"
         op = profile.operations.get(op_id)
         if op is not None:
             for name in recipe.get("path_params", {}):

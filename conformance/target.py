@@ -157,19 +157,36 @@ class Target:
 
     # --- recipes ---------------------------------------------------------------------------
 
-    def recipe(self, operation_id: str) -> dict[str, Any]:
-        """Returns the operation's recipe with every variable resolved (a deep copy)."""
+    def recipe(self, operation_id: str, *, without: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Returns the operation's recipe with its variables resolved (a deep copy).
+
+        `without` names parts the caller replaces ("path_params.NAME", "body", "form"): they are left out, and
+        a variable only they use is not resolved (a malformed-id check needs no existing transaction).
+        """
         recipe = copy.deepcopy(self.profile.recipe(operation_id))
-        values = self._values(recipe.pop("variables", {}) or {})
+        variables = recipe.pop("variables", {}) or {}
+        for part in without:
+            section, _, key = part.partition(".")
+            if key:
+                (recipe.get(section) or {}).pop(key, None)
+            else:
+                recipe.pop(section, None)
+        if without:
+            text = json.dumps(recipe, default=str)
+            variables = {name: spec for name, spec in variables.items() if "{" + name + "}" in text}
+        values = self._values(variables)
         return {key: fill_variables(value, values) for key, value in recipe.items()}
 
     def substitute(self, operation_id: str, value: Any, variables: dict[str, Any] | None = None) -> Any:
         """Returns `value` (a patch for the operation's recipe) with "{name}" variables filled in.
 
-        The variables are the recipe's plus `variables` (same form: an operation and a pointer).
+        The variables are the recipe's plus `variables` (same form: an operation and a pointer); only those
+        `value` uses are resolved (a malformed id in a patch needs no existing resource).
         """
         variables = {**(self.profile.recipe(operation_id).get("variables") or {}), **(variables or {})}
-        return fill_variables(copy.deepcopy(value), self._values(variables))
+        text = json.dumps(value, default=str)
+        used = {name: spec for name, spec in variables.items() if "{" + name + "}" in text}
+        return fill_variables(copy.deepcopy(value), self._values(used))
 
     def _values(self, variables: dict[str, Any]) -> dict[str, Any]:
         values = {name: self.variable(name, spec) for name, spec in variables.items()}
@@ -220,7 +237,11 @@ class Target:
         `body`, `form` (replace the recipe's).
         """
         op = self.profile.operation(operation_id)
-        recipe = self.recipe(operation_id) if operation_id in (self.profile.data.get("requests") or {}) else {}
+        replaced = tuple(f"path_params.{name}" for name in overrides.get("path_params", {})) + tuple(
+            part for part in ("body", "form") if part in overrides
+        )
+        requests = self.profile.data.get("requests") or {}
+        recipe = self.recipe(operation_id, without=replaced) if operation_id in requests else {}
         path_params = {**recipe.get("path_params", {}), **overrides.get("path_params", {})}
         query = {**recipe.get("query", {}), **overrides.get("query", {})}
         query = {k: v for k, v in query.items() if v is not None}

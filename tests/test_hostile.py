@@ -305,8 +305,10 @@ def test_a_spec_that_is_not_utf8_is_a_problem_for_specs(tmp_path: Path, capsys: 
 
 
 def test_a_spec_that_is_not_utf8_is_a_usage_error_in_the_pytest_route(tmp_path: Path) -> None:
-    argv = [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "--api", "goat"]
-    done = subprocess.run([*argv, "--spec", str(_latin1_spec(tmp_path)), "-p", "no:cacheprovider"], **_QUICK)
+    argv = [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "--conformance-api", "goat"]
+    done = subprocess.run(
+        [*argv, "--conformance-spec", str(_latin1_spec(tmp_path)), "-p", "no:cacheprovider"], **_QUICK
+    )
     assert done.returncode == pytest.ExitCode.USAGE_ERROR and "INTERNALERROR" not in done.stdout + done.stderr
     assert "bad spec: " in done.stderr and "not UTF-8 text" in done.stderr
 

@@ -65,8 +65,18 @@ def test_an_interrupted_run_exits_non_zero_and_marks_every_report_incomplete(
 
 @pytest.mark.slow
 def test_sigterm_in_the_pytest_route_writes_incomplete_reports_and_fails(tmp_path: Path) -> None:
-    argv = [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "--api", "goat", "-p", "no:cacheprovider"]
-    argv += ["--pace", "20/1", "--report-dir", str(tmp_path), "-v"]
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--pyargs",
+        "conformance.suite",
+        "--conformance-api",
+        "goat",
+        "-p",
+        "no:cacheprovider",
+    ]
+    argv += ["--conformance-pace", "20/1", "--conformance-report-dir", str(tmp_path), "-v"]
     returncode, output = interrupt(argv, signal.SIGTERM)
     assert returncode == pytest.ExitCode.INTERRUPTED, output  # pytest's own code for an interrupted session
     assert "conformance: interrupted by SIGTERM" in output
@@ -92,7 +102,17 @@ def test_a_selection_whose_every_check_is_skipped_is_a_usage_error() -> None:
 
 
 def test_the_pytest_route_says_nothing_was_tested_with_pytests_code() -> None:
-    argv = [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "--api", "goat", "-p", "no:cacheprovider"]
-    done = run([*argv, "--rule", "rate-limit.exceeded"])
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--pyargs",
+        "conformance.suite",
+        "--conformance-api",
+        "goat",
+        "-p",
+        "no:cacheprovider",
+    ]
+    done = run([*argv, "--conformance-rule", "rate-limit.exceeded"])
     assert done.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, done.stdout + done.stderr
     assert "conformance: nothing was tested" in done.stdout

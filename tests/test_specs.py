@@ -278,3 +278,21 @@ def test_specs_command_prints_problems_and_exits_1(tmp_path: Path, capsys: pytes
 def test_specs_command_missing_file_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["specs", "no/such/spec.yaml"]) == 2
     assert capsys.readouterr().err.startswith("error: no/such/spec.yaml: no such file")
+
+
+def test_stray_key_in_a_schema_is_reported(tmp_path: Path) -> None:
+    """An unquoted comma in a `{...}` flow mapping splits a description into a stray key."""
+    stray = yaml.safe_load("{type: integer, description: Amount after fees, in minor units.}")
+    assert "in minor units." in stray  # the YAML bug this check exists for
+    spec = _goat()
+    schema = spec["components"]["schemas"]["Error"]
+    schema["properties"] = {**schema.get("properties", {}), "total": stray}
+    _first_json_response(spec)["schema"] = {"type": "object", "nullabel": True, "x-note": "extensions are fine"}
+    path = tmp_path / "stray.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    problems = {p.pointer: p.reason for p in check_spec_file(path)}
+    assert "unknown key 'in minor units.'" in problems["/components/schemas/Error/properties/total/in minor units."]
+    pointer = "/paths/~1health/get/responses/200/content/application~1json/schema/nullabel"
+    assert "unknown key 'nullabel'" in problems[pointer]
+    assert not any(pointer.endswith("/x-note") for pointer in problems)
+    assert all(str(p).startswith(f"{path}: /") for p in check_spec_file(path))

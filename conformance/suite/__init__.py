@@ -1,4 +1,4 @@
-"""The conformance suite the plugin runs: `pytest --pyargs conformance.suite --api API`.
+"""The conformance suite the plugin runs: `pytest --pyargs conformance.suite --conformance-api API`.
 
 Scenarios act (send requests through `Target`, record exchanges); the judges in
 `conformance.checks` decide. Each test declares the rules it judges with `@pytest.mark.rules`.

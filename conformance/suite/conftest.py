@@ -20,8 +20,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def _profile(config: pytest.Config) -> Profile:
     state = config.stash.get(run_state_key, None)
     if state is None:
-        raise pytest.UsageError("error: conformance.suite needs --api API (e.g. --api goat)")
-    return load_profile(config.getoption("spec") or state.api)
+        raise pytest.UsageError("error: conformance.suite needs --conformance-api API (e.g. --conformance-api goat)")
+    return load_profile(config.getoption("conformance_spec") or state.api)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -124,11 +124,11 @@ def target(pytestconfig: pytest.Config) -> Iterator[Target]:
     """The server under test: profile, paced client, options."""
     state = pytestconfig.stash[run_state_key]
     options = Options(
-        allow_writes=pytestconfig.getoption("allow_writes"),
-        probe_rate_limit=pytestconfig.getoption("probe_rate_limit"),
+        allow_writes=pytestconfig.getoption("conformance_allow_writes"),
+        probe_rate_limit=pytestconfig.getoption("conformance_probe_rate_limit"),
         seed=pytestconfig.getoption("conformance_seed"),
-        max_examples=pytestconfig.getoption("max_examples") or 0,
-        timeout=pytestconfig.getoption("request_timeout"),
+        max_examples=pytestconfig.getoption("conformance_max_examples") or 0,
+        timeout=pytestconfig.getoption("conformance_request_timeout"),
         workers=int(getattr(pytestconfig, "workerinput", {}).get("workercount", 1)),
         known_limit=_known_limit(getattr(pytestconfig.option, "sandbox_pace", None)),
     )

@@ -151,7 +151,7 @@ def run_engine(target: Target, progress: Any = None, scope: str = ENGINE) -> Eng
                         finding(
                             rule_id,
                             operation,
-                            f"{message}\n\nNot a failure: {leniency}." if leniency else message,
+                            f"Not a failure: {leniency}.\n\n{message}" if leniency else message,
                             rule={"source": spec_source(target, operation, status)},
                             tier="documented",
                             exchange=_exchange(interaction),
@@ -222,10 +222,9 @@ def _error_text(event: Any) -> str:
 
 
 def _message(failure: Any, code_sample: str, target: Target) -> str:
-    text = f"{failure.title}: {failure.message}".strip()
-    for secret in target.secrets:
-        text = text.replace(secret, "[REDACTED]")
-    return text[:4000]
+    from conformance.exchange import redact
+
+    return redact(f"{failure.title}: {failure.message}".strip(), target.secrets)[:4000]
 
 
 def _exchange(interaction: Any) -> Any:

@@ -62,12 +62,21 @@ def test_baseline_expired_entry_no_longer_matches_and_is_reported(make_result: M
 
 def test_baseline_reports_entries_that_matched_nothing(make_result: Make) -> None:
     entries = [
-        Entry("auth.permissions", "createOrder", "old"),
+        Entry("pagination.complete", "listProducts", "old"),  # checked, passed: the deviation is fixed
+        Entry("auth.permissions", "createOrder", "old"),  # not checked by this run: nothing to say
         Entry("errors.envelope", "getProduct", "x", api="billing"),
     ]
     result = apply_baseline(make_result(), entries, TODAY)
-    assert [e["rule"] for e in result["baseline"]["unused"]] == ["auth.permissions"]
-    assert result["baseline"]["entries"] == 1  # the billing entry is not this API's
+    assert [e["rule"] for e in result["baseline"]["unused"]] == ["pagination.complete"]
+    assert [e["rule"] for e in result["baseline"]["unchecked"]] == ["auth.permissions"]
+    assert result["baseline"]["entries"] == 2  # the billing entry is not this API's
+
+
+def test_a_finding_of_an_expired_entry_says_until_when_it_was_accepted(make_result: Make) -> None:
+    entries = [Entry("errors.envelope", "getProduct", "API-7", expires=date(2020, 1, 31))]
+    result = apply_baseline(make_result(), entries, TODAY)
+    found = next(f for f in result["findings"] if (f["rule"], f["operation"]) == ("errors.envelope", "getProduct"))
+    assert (found["accepted"], found["baseline_expired"]) == (False, "2020-01-31")
 
 
 def test_baseline_does_not_change_the_result_it_was_given(make_result: Make) -> None:
@@ -165,9 +174,13 @@ accepted:
     operation: getProduct
     reason: legacy 404 shape, API-7
     expires: 2026-01-31
-  - rule: pagination.totals
+  - rule: pagination.complete
     operation: listProducts
     reason: fixed since
+    api: goat
+  - rule: pagination.totals
+    operation: listProducts
+    reason: not checked by this run
     api: goat
   - rule: errors.envelope
     operation: getInvoice
@@ -179,6 +192,7 @@ accepted:
     entries = {(e.rule, e.operation): e for e in load_baseline(path)}
     assert set(entries) == {
         ("errors.envelope", "getInvoice"),
+        ("pagination.totals", "listProducts"),  # its rule did not run: kept, not dropped as fixed
         ("errors.envelope", "getProduct"),
         ("pagination.no-duplicates", "listProducts"),
         ("idempotency.replay-same-resource", "createOrder"),

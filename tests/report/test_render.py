@@ -175,3 +175,17 @@ def test_percent_never_rounds_a_failure_up_to_a_perfect_score() -> None:
 
 def test_format_duration_reads_naturally() -> None:
     assert [format_duration(s) for s in (None, 12.34, 125, 3725)] == ["-", "12.3 s", "2 min 05 s", "1 h 02 min"]
+
+
+def test_notes_are_shown_apart_from_findings_and_change_no_count(make_result: Make) -> None:
+    data = make_result()
+    note = dict(data["findings"][0], rule="rate-limit.exceeded", message="the limit was not reached by a burst of 100")
+    plain = build_report(Result.from_dict(data))
+    noted = build_report(Result.from_dict({**data, "notes": [note]}))
+    assert noted.counts == plain.counts and len(noted.findings) == len(plain.findings)
+    html = render_report(noted)
+    notes_part = html.split('id="notes"', 1)[1]
+    assert "the limit was not reached by a burst of 100" in notes_part
+    assert 'class="badge note"' in notes_part
+    assert "the limit was not reached" not in html.split('id="notes"', 1)[0]
+    assert "No notes." in _render(data)

@@ -687,3 +687,110 @@ def test_fault_changes_the_behaviour_it_names(name: str) -> None:
     FAULT_CHECKS[name]((name,))
     with pytest.raises(AssertionError):  # the healthy sandbox does not show it
         FAULT_CHECKS[name](())
+
+
+# --- conforming variations ---------------------------------------------------------------------
+
+
+def varied(*variations: str, rate_limit: tuple[int, float] | None = None) -> TestClient:
+    app = gaming_goods.create_app(SandboxSettings(rate_limit=rate_limit, variations=frozenset(variations)))
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def _allowed_before_429(c: TestClient) -> int:
+    """How many /categories requests pass before the first 429 (at most 20)."""
+    for count in range(20):
+        if c.get(f"{BASE}/categories").status_code == 429:
+            return count
+    return 20
+
+
+def _search_order(c: TestClient) -> list[str]:
+    body = c.get(f"{BASE}/search", params={"q": "microsoft", "page_size": 100}).json()["data"]
+    return [hit["slug"] for hit in body["products"]]
+
+
+def _names(c: TestClient, path: str) -> list[str]:
+    return [row["name"] for row in c.get(f"{BASE}{path}").json()["data"]]
+
+
+def _catalog_order(c: TestClient) -> list[str]:
+    return [p.slug for p in state(c).catalog]
+
+
+VARIATION_PROBES: dict[str, Callable[[TestClient], bool]] = {
+    # each probe returns True when the sandbox shows the variation (and False on the plain sandbox)
+    "higher-rate-limit": lambda c: (
+        _allowed_before_429(c) == 10 and c.get(f"{BASE}/brands").headers.get("x-ratelimit-limit") == "10"
+    ),
+    "json-charset": lambda c: c.get(f"{BASE}/brands").headers["content-type"] == "application/json; charset=utf-8",
+    "extra-fields": lambda c: (
+        "brand" in c.get(f"{BASE}/search", params={"q": "the"}).json()["data"]["products"][0]
+        and "slug" in c.get(f"{BASE}/categories").json()["data"][0]
+    ),
+    "extra-headers": lambda c: c.get(f"{BASE}/brands").headers.get("cache-control") == "no-store",
+    "trailing-slash": lambda c: c.get(f"{BASE}/products/").status_code == 200,
+    "page-size-clamped": lambda c: c.get(f"{BASE}/products", params={"page_size": 150}).status_code == 200,
+    "empty-paging-as-absent": lambda c: (
+        c.get(f"{BASE}/products", params={"page": "", "page_size": ""}).status_code == 200
+    ),
+    "search-catalog-order": lambda c: (
+        _search_order(c) == [slug for slug in _catalog_order(c) if slug in set(_search_order(c))]
+    ),
+    "empty-category": lambda c: (
+        {"name": "Epic Games", "product_count": 0} in c.get(f"{BASE}/categories").json()["data"]
+        and c.get(f"{BASE}/products", params={"category": "Epic Games"}).json()["data"]["total"] == 0
+    ),
+    "malformed-order-id-400": lambda c: c.get(f"{BASE}/orders/not-a-uuid", headers=AUTH).status_code == 400,
+    "alphabetical-lists": lambda c: _names(c, "/brands") == sorted(_names(c, "/brands")),
+    "case-sensitive-filters": lambda c: (
+        c.get(f"{BASE}/products", params={"category": "steam"}).json()["data"]["total"] == 0
+        and c.get(f"{BASE}/products", params={"category": "Steam"}).json()["data"]["total"] > 0
+    ),
+    "invalid-token-403": lambda c: (
+        c.post(f"{BASE}/orders", json={}, headers={"Authorization": "Bearer not-a-jwt"}).status_code == 403
+        and c.post(f"{BASE}/orders", json={}).status_code == 401
+    ),
+    "foreign-order-403": lambda c: (
+        c.get(f"{BASE}/orders/{create(c, auth=OTHER_AUTH).json()['data']['id']}", headers=AUTH).status_code == 403
+    ),
+}
+VARIATION_OPTIONS: dict[str, dict[str, Any]] = {"higher-rate-limit": {"rate_limit": (2, 60)}}
+
+
+def test_every_variation_has_a_probe() -> None:
+    assert set(gaming_goods.VARIATIONS) == set(VARIATION_PROBES)
+
+
+@pytest.mark.parametrize("variation", sorted(VARIATION_PROBES))
+def test_each_variation_changes_the_sandbox(variation: str) -> None:
+    probe, options = VARIATION_PROBES[variation], VARIATION_OPTIONS.get(variation, {})
+    assert not probe(varied(**options)), "the plain sandbox already shows the variation"
+    assert probe(varied(variation, **options)), f"{variation}: {gaming_goods.VARIATIONS[variation]}"
+
+
+def test_all_variations_together_still_answer_the_documented_basics() -> None:
+    c = varied(*gaming_goods.VARIATIONS)
+    assert create(c).status_code == 201
+    assert c.get(f"{BASE}/orders/{UNKNOWN_UUID}", headers=AUTH).status_code == 404
+    assert c.get(f"{BASE}/products", params={"page": 0}).status_code == 400
+
+
+def test_a_clamped_page_size_is_echoed_as_100() -> None:
+    body = varied("page-size-clamped").get(f"{BASE}/products", params={"page_size": 150}).json()["data"]
+    assert body["page_size"] == 100 and len(body["products"]) == 100
+
+
+@fault("errors.business-rule")
+def _(faults: Faults) -> None:
+    c = client(*faults)
+    assert (
+        create(c, {"items": [{"product_id": UNKNOWN_UUID, "quantity": 1}], "payment_method": "card"}).status_code == 201
+    )
+
+
+@fault("idempotency.replay-same-response")
+def _(faults: Faults) -> None:
+    c = client(*faults)
+    first, second = create(c, key="replay-1").json()["data"], create(c, key="replay-1").json()["data"]
+    assert first["id"] == second["id"] and first["payment_url"] != second["payment_url"]

@@ -622,6 +622,11 @@ def fault_invalid_response(c: TestClient) -> None:
         response.json()
 
 
+def fault_business_rule(c: TestClient) -> None:
+    response = c.post(f"{BASE}/checkout", json={"source": "cart"})
+    assert response.status_code == 201 and response.json() == {"orders": []}
+
+
 FAULT_CHECKS: dict[str, Callable[[TestClient], None]] = {
     "schema.response-schema": fault_response_schema,
     "schema.status-code": fault_status_code,
@@ -653,6 +658,7 @@ FAULT_CHECKS: dict[str, Callable[[TestClient], None]] = {
     "auth.missing-credentials": fault_missing_credentials,
     "auth.invalid-credentials": fault_invalid_credentials,
     "transport.invalid-response": fault_invalid_response,
+    "errors.business-rule": fault_business_rule,
 }
 FAULT_RATE_LIMITS = {"rate-limit.exceeded": (3, 60.0), "rate-limit.recovery": (1, 0.2)}
 
@@ -673,3 +679,100 @@ def test_fault_check_fails_on_the_conforming_sandbox(client: TestClient, fault: 
     conforming = make_client(rate_limit=FAULT_RATE_LIMITS[fault]) if fault in FAULT_RATE_LIMITS else client
     with pytest.raises((AssertionError, ValueError, KeyError, StopIteration, pytest.fail.Exception)):
         FAULT_CHECKS[fault](conforming)
+
+
+# --- conforming variations ---------------------------------------------------------------------
+
+
+def make_varied(*variations: str, rate_limit: tuple[int, float] | None = None) -> TestClient:
+    settings = SandboxSettings(rate_limit=rate_limit, variations=frozenset(variations))
+    return TestClient(partner.create_app(settings), headers={"X-API-Key": KEY}, raise_server_exceptions=False)
+
+
+def _allowed_before_429(c: TestClient) -> int:
+    """How many /brands requests pass before the first 429 (at most 20)."""
+    for count in range(20):
+        if c.get(f"{BASE}/brands").status_code == 429:
+            return count
+    return 20
+
+
+def _order_times(c: TestClient) -> list[str]:
+    return [order["created_at"] for order in c.get(f"{BASE}/orders", params={"limit": 100}).json()["items"]]
+
+
+def _a_product_id(c: TestClient) -> str:
+    product_id: str = c.get(f"{BASE}/products", params={"limit": 1}).json()["items"][0]["id"]
+    return product_id
+
+
+def _checkout_two_lines(c: TestClient) -> list[dict[str, Any]]:
+    """Checks out two available products; returns the orders the answer lists."""
+    items = c.get(f"{BASE}/products", params={"limit": 100}).json()["items"]
+    lines = [{"product_id": p["id"], "quantity": 1} for p in items if p["is_available"] and p["quantity"] > 0][:2]
+    response = c.post(f"{BASE}/checkout", json={"source": "lines", "lines": lines})
+    assert response.status_code == 201, response.text
+    orders: list[dict[str, Any]] = response.json()["orders"]
+    return orders
+
+
+VARIATION_PROBES: dict[str, Callable[[TestClient], bool]] = {
+    # each probe returns True when the sandbox shows the variation (and False on the plain sandbox)
+    "higher-rate-limit": lambda c: (
+        _allowed_before_429(c) == 10 and c.get(f"{BASE}/brands").headers.get("x-ratelimit-limit") == "10"
+    ),
+    "json-charset": lambda c: c.get(f"{BASE}/brands").headers["content-type"] == "application/json; charset=utf-8",
+    "extra-fields": lambda c: (
+        "slug" in c.get(f"{BASE}/brands").json()["items"][0]
+        and "slug" in c.get(f"{BASE}/products/{_a_product_id(c)}").json()
+        and "updated_at" in c.get(f"{BASE}/orders").json()["items"][0]
+    ),
+    "extra-headers": lambda c: c.get(f"{BASE}/brands").headers.get("cache-control") == "no-store",
+    "trailing-slash": lambda c: c.get(f"{BASE}/products/").status_code == 200,
+    "limit-clamped": lambda c: c.get(f"{BASE}/products", params={"limit": 150}).status_code == 200,
+    "malformed-id-404": lambda c: (
+        c.get(f"{BASE}/products/not-a-uuid").status_code == 404 and c.get(f"{BASE}/orders/42").status_code == 404
+    ),
+    "orders-newest-first": lambda c: _order_times(c) == sorted(_order_times(c), reverse=True),
+    "brand-case-insensitive": lambda c: c.get(f"{BASE}/brands/steam/categories").json().get("brand") == "Steam",
+    "order-per-line": lambda c: len(_checkout_two_lines(c)) == 2,
+    "few-orders": lambda c: c.get(f"{BASE}/orders").json()["total"] == 3,
+    "no-orders": lambda c: c.get(f"{BASE}/orders").json() == {"items": [], "total": 0, "limit": 20, "offset": 0},
+    "negative-offset-as-zero": lambda c: c.get(f"{BASE}/products", params={"offset": -5}).json().get("offset") == 0,
+    "empty-paging-as-absent": lambda c: (
+        c.get(f"{BASE}/products", params={"limit": "", "offset": ""}).status_code == 200
+    ),
+}
+VARIATION_OPTIONS: dict[str, dict[str, Any]] = {"higher-rate-limit": {"rate_limit": (2, 60)}}
+
+
+def test_every_variation_has_a_probe() -> None:
+    assert set(partner.VARIATIONS) == set(VARIATION_PROBES)
+
+
+@pytest.mark.parametrize("variation", sorted(VARIATION_PROBES))
+def test_each_variation_changes_the_sandbox(variation: str) -> None:
+    probe, options = VARIATION_PROBES[variation], VARIATION_OPTIONS.get(variation, {})
+    assert not probe(make_varied(**options)), "the plain sandbox already shows the variation"
+    assert probe(make_varied(variation, **options)), f"{variation}: {partner.VARIATIONS[variation]}"
+
+
+def test_a_clamped_limit_is_echoed_as_100() -> None:
+    body = make_varied("limit-clamped").get(f"{BASE}/products", params={"limit": 150}).json()
+    assert body["limit"] == 100 and len(body["items"]) == 100
+
+
+def test_all_variations_together_still_answer_the_documented_basics() -> None:
+    c = make_varied(*partner.VARIATIONS)
+    assert c.get(f"{BASE}/products/{UNKNOWN_UUID}").status_code == 404
+    assert c.get(f"{BASE}/brands/no-such-brand/categories").status_code == 404
+    assert c.get(f"{BASE}/products", params={"limit": 0}).status_code == 400
+    assert c.post(f"{BASE}/checkout", json={"source": "cart"}).status_code == 400
+
+
+def test_each_order_of_a_split_checkout_is_readable_with_its_own_line() -> None:
+    c = make_varied("order-per-line")
+    for order in _checkout_two_lines(c):
+        detail = c.get(f"{BASE}/orders/{order['id']}").json()
+        assert detail["status"] == "created" and len(detail["items"]) == 1
+        assert detail["amounts"]["buyer_total"] == order["total"]

@@ -596,7 +596,8 @@ FAULT_PROBES: dict[str, tuple[Callable[[TestClient], bool], dict[str, Any]]] = {
 
 def test_every_fault_is_a_rule_id_and_has_a_probe() -> None:
     assert set(goat.FAULTS) <= set(RULES)
-    assert set(goat.FAULTS) == set(FAULT_PROBES) | {"idempotency.concurrent"}  # that one: the real-server test
+    probed_elsewhere = {"idempotency.concurrent", "idempotency.replay-same-response", "transport.invalid-response"}
+    assert set(goat.FAULTS) == set(FAULT_PROBES) | probed_elsewhere  # the real-server test, the test below
 
 
 @pytest.mark.parametrize("fault", sorted(FAULT_PROBES))
@@ -611,3 +612,96 @@ def test_the_spec_is_valid_and_its_examples_match_their_schemas() -> None:
     from conformance.specfiles import spec_path
 
     assert [str(problem) for problem in check_spec_file(spec_path("goat"))] == []
+
+
+# --- conforming variations ---------------------------------------------------------------------
+
+
+def make_varied(*variations: str, rate_limit: tuple[int, float] | None = None) -> TestClient:
+    settings = SandboxSettings(rate_limit=rate_limit, variations=frozenset(variations))
+    return TestClient(goat.create_app(settings), base_url="http://testserver/v1")
+
+
+def _allowed_before_429(client: TestClient) -> int:
+    """How many /me requests pass before the first 429 (at most 20)."""
+    for count in range(20):
+        if client.get("/me", headers=auth()).status_code == 429:
+            return count
+    return 20
+
+
+def _patch_with_nulls_keeps_the_order(client: TestClient) -> bool:
+    order = create(client).json()
+    body = {"metadata": None, "customer": None, "notes": None}
+    response = client.patch(f"/orders/{order['id']}", headers=auth(), json=body)
+    return response.status_code == 200 and response.json()["updated_at"] == order["updated_at"]
+
+
+VARIATION_PROBES: dict[str, Callable[[TestClient], bool]] = {
+    # each probe returns True when the sandbox shows the variation (and False on the plain sandbox)
+    "higher-rate-limit": lambda c: (
+        _allowed_before_429(c) == 10 and c.get("/me", headers=auth()).headers.get("x-ratelimit-limit") == "10"
+    ),
+    "higher-rate-limit-no-headers": lambda c: (
+        _allowed_before_429(c) == 10 and "x-ratelimit-limit" not in c.get("/me", headers=auth()).headers
+    ),
+    "json-charset": lambda c: c.get("/me", headers=auth()).headers["content-type"] == "application/json; charset=utf-8",
+    "extra-fields": lambda c: (
+        {"price", "currency", "object"} <= set(c.get("/products", headers=auth()).json()["data"][0])
+    ),
+    "extra-headers": lambda c: c.get("/health").headers.get("cache-control") == "no-store",
+    "trailing-slash": lambda c: c.get("/products/", headers=auth()).status_code == 200,
+    "limit-above-max-refused": lambda c: c.get("/products", headers=auth(), params={"limit": 150}).status_code == 400,
+    "newest-first": lambda c: _walk_ids(c) == sorted(_walk_ids(c), reverse=True),
+    "empty-category-as-absent": lambda c: (
+        len(c.get("/products", headers=auth(), params={"category": "", "limit": 5}).json()["data"]) == 5
+    ),
+    "null-as-absent": _patch_with_nulls_keeps_the_order,
+    "small-catalog": lambda c: len(_walk_ids(c)) == 40,
+    "whole-decimal-limit": lambda c: (
+        len(c.get("/products", headers=auth(), params={"limit": "10.0"}).json().get("data", [])) == 10
+        and c.get("/products", headers=auth(), params={"limit": "2.5"}).status_code == 400
+    ),
+    "health-checks-a-sent-key": lambda c: (
+        c.get("/health").status_code == 200 and c.get("/health", headers=auth("made-up")).status_code == 401
+    ),
+    "auth-before-routing": lambda c: (
+        c.get("/nothing").status_code == 401 and c.get("/nothing", headers=auth()).status_code == 404
+    ),
+}
+VARIATION_OPTIONS: dict[str, dict[str, Any]] = {
+    "higher-rate-limit": {"rate_limit": (2, 60)},
+    "higher-rate-limit-no-headers": {"rate_limit": (2, 60)},
+}
+
+
+def test_every_variation_has_a_probe() -> None:
+    assert set(goat.VARIATIONS) == set(VARIATION_PROBES)
+
+
+@pytest.mark.parametrize("variation", sorted(VARIATION_PROBES))
+def test_each_variation_changes_the_sandbox(variation: str) -> None:
+    probe, options = VARIATION_PROBES[variation], VARIATION_OPTIONS.get(variation, {})
+    assert not probe(make_varied(**options)), "the plain sandbox already shows the variation"
+    assert probe(make_varied(variation, **options)), f"{variation}: {goat.VARIATIONS[variation]}"
+
+
+def test_newest_first_walks_every_product_once() -> None:
+    ids = [item for page in walk(make_varied("newest-first"), limit=7) for item in page]
+    assert ids == sorted(set(ids), reverse=True) and len(ids) == 300
+
+
+def test_all_variations_together_still_answer_the_documented_basics() -> None:
+    client = make_varied(*goat.VARIATIONS)
+    assert create(client).status_code == 201
+    assert client.get("/products/prod_ZZZZZZZZZZ", headers=auth()).status_code == 404
+    assert client.get("/products", headers=auth(), params={"limit": 0}).status_code == 400
+
+
+def test_new_faults_break_the_rules_they_name() -> None:
+    """The faults without a probe above: a replay with another payment_id, a JSON body labelled text/html."""
+    for client, broken in ((make_client(), False), (make_client("idempotency.replay-same-response"), True)):
+        assert (create(client).json()["payment_id"] != create(client).json()["payment_id"]) is broken
+    for client, broken in ((make_client(), False), (make_client("transport.invalid-response"), True)):
+        content_type = client.get(f"/products/{EXAMPLE_PRODUCT}", headers=auth()).headers["content-type"]
+        assert content_type.startswith("text/html") is broken

@@ -17,11 +17,11 @@ import pytest
 import requests
 from starlette.testclient import TestClient
 
-from conformance.profile import resolve_pointer
 from conformance.rules import RULES
-from conformance.sandbox.base import SandboxSettings
-from conformance.sandbox.retailcrm import FAULTS, KEYS, create_app
+from conformance.sandbox.base import RateLimitMiddleware, SandboxSettings
+from conformance.sandbox.retailcrm import FAULTS, KEYS, SMALL_CATALOG, VARIATIONS, create_app
 from conformance.specfiles import load_spec
+from conformance.target import read_pointer
 from tests.conftest import assert_conforms, openapi_schema
 
 API = "retailcrm"
@@ -456,7 +456,7 @@ def test_twenty_parallel_creates_make_twenty_orders(sandbox_factory: Any) -> Non
 
 
 def test_the_documented_limit_is_the_default() -> None:
-    (limiter,) = create_app(SandboxSettings()).user_middleware
+    limiter = next(m for m in create_app(SandboxSettings()).user_middleware if m.cls is RateLimitMiddleware)
     options = limiter.kwargs
     assert (options["requests"], options["window_s"], options["exceeded_status"]) == (10, 1.0, 503)
     assert options["send_headers"] is False and options["retry_after"] is False
@@ -657,12 +657,98 @@ def test_the_profile_recipes_resolve_against_the_sandbox() -> None:
     answers = {
         "listOrders": c.get("/api/v5/orders", headers=key()).json(),
         "listCustomers": c.get("/api/v5/customers", headers=key()).json(),
+        "listSites": c.get("/api/v5/reference/sites", headers=key()).json(),
     }
     for recipe in profile["requests"].values():
         for variable in recipe.get("variables", {}).values():
-            assert resolve_pointer(answers[variable["operation"]], variable["pointer"]) is not None
+            assert read_pointer(answers[variable["operation"]], variable["pointer"]) is not None
     edit = profile["requests"]["editOrder"]
     first = answers["listOrders"]["orders"][0]
     fields = {k: (first["site"] if v == "{site}" else v) for k, v in edit["form"].items()}
     response = c.post(f"/api/v5/orders/{first['id']}/edit", headers=key(), data=form(**fields))
     assert response.status_code == 200
+
+
+# --- customFields: [] ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("entity", ["order", "customer"])
+def test_an_empty_array_is_an_empty_custom_fields_map(entity: str) -> None:
+    """PHP cannot tell [] from {}: the official clients send `customFields: []` for no custom fields."""
+    c = client()
+    path = f"/api/v5/{entity}s"
+    created = c.post(f"{path}/create", headers=key(), data=form(site="main", **{entity: {"customFields": []}}))
+    assert created.status_code == 201, created.text
+    edit = {entity: {"customFields": []}, "by": "id", "site": "main"}
+    assert c.post(f"{path}/{created.json()['id']}/edit", headers=key(), data=form(**edit)).status_code == 200
+    refused = c.post(f"{path}/create", headers=key(), data=form(site="main", **{entity: {"customFields": [1]}}))
+    assert refused.status_code == 400
+
+
+# --- conforming variations ------------------------------------------------------------------------
+
+
+def variation_client(*names: str, rate_limit: tuple[int, float] | None = UNLIMITED) -> TestClient:
+    return TestClient(create_app(SandboxSettings(rate_limit=rate_limit, variations=frozenset(names))))
+
+
+def check_variation(name: str, c: TestClient) -> None:
+    """Asserts that the sandbox `c` shows the variation `name` (each branch fails on a plain sandbox)."""
+    if name == "higher-rate-limit-no-headers":
+        statuses = [c.get("/api/api-versions", headers=key()) for _ in range(30)]
+        assert all(r.status_code == 200 and "x-ratelimit-limit" not in r.headers for r in statuses)
+    elif name == "empty-site-as-absent":
+        assert c.get("/api/v5/orders/7001?by=id&site=", headers=key()).status_code == 200
+        assert c.get("/api/v5/customers/4001?by=id&site=", headers=key()).status_code == 200
+    elif name == "empty-maps-as-arrays":
+        assert c.get("/api/v5/orders/7001?by=id", headers=key()).json()["order"]["customFields"] == []
+    elif name == "extra-response-fields":
+        assert "privilegeType" in c.get("/api/v5/customers/4001?by=id", headers=key()).json()["customer"]
+        assert "managerId" in orders_page(c)["orders"][0]
+    elif name == "errors-as-array":
+        body = c.get("/api/v5/orders?limit=7", headers=key()).json()
+        assert body["errors"] == ["limit: The value you selected is not a valid choice (20, 50, 100)."]
+    elif name == "auth-errors-403":
+        assert c.get("/api/v5/orders").status_code == 403
+        wrong = c.get("/api/v5/orders", headers=key("wrong"))
+        assert wrong.status_code == 403 and wrong.json()["errorMsg"] == 'Wrong "apiKey" value.'
+    elif name == "json-charset":
+        assert c.get("/api/v5/orders", headers=key()).headers["content-type"] == "application/json; charset=utf-8"
+    elif name == "trailing-slash":
+        assert c.get("/api/v5/orders/", headers=key()).json() == orders_page(c)
+    elif name == "limit-counts-items":
+        last = orders_page(c, limit=100, page=4)
+        assert last["pagination"]["limit"] == len(last["orders"]) == 17
+        assert orders_page(c, page=99)["pagination"]["limit"] == 0
+    elif name == "empty-account":
+        assert orders_page(c)["pagination"]["totalCount"] == 0 and orders_page(c)["orders"] == []
+        assert c.get("/api/v5/customers", headers=key()).json()["customers"] == []
+        created = c.post("/api/v5/orders/create", headers=key(), data=form(site="main", order={})).json()
+        assert [order["id"] for order in orders_page(c)["orders"]] == [created["id"]]
+    elif name == "small-catalog":
+        body = c.get("/api/v5/store/products", headers=key()).json()
+        assert body["pagination"]["totalCount"] == len(body["products"]) == SMALL_CATALOG
+    else:
+        raise AssertionError(f"no check for variation {name!r}")
+
+
+def rate_limit_for(name: str) -> tuple[int, float] | None:
+    """The rate-limit variation is about the default limit: it gets none configured."""
+    return None if name == "higher-rate-limit-no-headers" else UNLIMITED
+
+
+@pytest.mark.parametrize("name", sorted(VARIATIONS))
+def test_variation_changes_what_it_names(name: str) -> None:
+    check_variation(name, variation_client(name, rate_limit=rate_limit_for(name)))
+
+
+@pytest.mark.parametrize("name", sorted(VARIATIONS))
+def test_variation_check_fails_without_the_variation(name: str) -> None:
+    with pytest.raises(AssertionError):
+        check_variation(name, client(rate_limit=rate_limit_for(name)))
+
+
+def test_all_variations_show_together() -> None:
+    together = set(VARIATIONS) - {"empty-account"}  # it removes the seeded data the other checks read
+    for name in sorted(together):
+        check_variation(name, variation_client(*together, rate_limit=rate_limit_for(name)))

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from conformance.profile import resolve_pointer
 from conformance.rules import RULES
 from conformance.sandbox.base import SandboxSettings
-from conformance.sandbox.storefront import FAULTS, KEYS, create_app
+from conformance.sandbox.storefront import FAULTS, KEYS, VARIATIONS, create_app
 from conformance.speccheck import check_spec_file
 from conformance.specfiles import spec_path
 from conformance.target import fill_variables
@@ -525,6 +525,10 @@ def check_fault(fault: str, client: TestClient) -> None:
     elif fault == "errors.bad-parameter":
         response = client.get("/logs", headers=AUTH, params={"startDate": "not-a-date"})
         assert response.status_code == 200 and response.headers["X-Total-Count"] == "311"
+    elif fault == "errors.business-rule":
+        order = create_order(client).json()
+        payment = post(client, "/payments", {"orderId": order["id"], "paymentMethodId": "card_x"})
+        assert payment.status_code == 200 and payment.json()["status"] == "succeeded"
     elif fault == "errors.bad-body":
         response = client.post("/orders", headers={**AUTH, "Content-Type": "application/json"}, content=b"{")
         assert response.status_code == 422
@@ -573,3 +577,61 @@ def test_fault_changes_what_it_names(fault: str) -> None:
 def test_fault_check_passes_without_the_fault(fault: str) -> None:
     with pytest.raises(AssertionError):
         check_fault(fault, make_client())
+
+
+# --- conforming variations ------------------------------------------------------------------------
+
+
+def variation_client(*names: str) -> TestClient:
+    return make_client(variations=frozenset(names))
+
+
+def check_variation(name: str, client: TestClient) -> None:
+    """Asserts that the sandbox shows the variation `name` (each branch fails on a plain sandbox)."""
+    if name == "json-charset":
+        assert client.get("/users", headers=AUTH).headers["content-type"] == "application/json; charset=utf-8"
+        assert client.get("/nope", headers=AUTH).headers["content-type"] == "application/json; charset=utf-8"
+    elif name == "extra-response-headers":
+        response = client.get("/products", headers=AUTH)
+        assert response.headers.get("cache-control") == "no-store" and "x-request-id" in response.headers
+    elif name == "extra-response-fields":
+        assert {"sku", "active"} <= set(client.get("/products", headers=AUTH).json()[0])
+        assert "displayName" in client.get("/users", headers=AUTH).json()[0]
+        assert "updatedAt" in create_order(client).json()
+    elif name == "trailing-slash":
+        response = client.get("/users/", headers=AUTH, params={"limit": 3})
+        assert response.status_code == 200
+        assert response.json() == client.get("/users", headers=AUTH, params={"limit": 3}).json()
+    elif name == "null-as-absent":
+        assert post(client, "/notifications/send", {**NOTIFICATION, "subject": None}).status_code == 202
+    elif name == "logs-newest-first":
+        stamps = [entry["timestamp"] for entry in client.get("/logs", headers=AUTH).json()]
+        assert stamps == sorted(stamps, reverse=True) and stamps[0] > stamps[-1]
+    elif name == "one-page-of-logs":
+        response = client.get("/logs", headers=AUTH)
+        assert len(response.json()) == 15 and response.headers["X-Total-Count"] == "15"
+    elif name == "extra-error-fields":
+        error = client.get("/products/prod_nope", headers=AUTH).json()["error"]
+        assert error.get("status") == 404 and error["code"] == "NOT_FOUND" and "requestId" in error
+    elif name == "different-error-messages":
+        error = client.get("/products/prod_nope", headers=AUTH).json()["error"]
+        assert error["code"] == "NOT_FOUND" and error["message"].startswith("Request failed: ")
+    else:
+        raise AssertionError(f"no check for variation {name!r}")
+
+
+@pytest.mark.parametrize("name", sorted(VARIATIONS))
+def test_variation_changes_what_it_names(name: str) -> None:
+    check_variation(name, variation_client(name))
+
+
+@pytest.mark.parametrize("name", sorted(VARIATIONS))
+def test_variation_check_fails_without_the_variation(name: str) -> None:
+    with pytest.raises(AssertionError):
+        check_variation(name, make_client())
+
+
+def test_all_variations_show_together() -> None:
+    client = variation_client(*VARIATIONS)
+    for name in sorted(VARIATIONS):
+        check_variation(name, client)

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from conformance.rules import RULES
 from conformance.sandbox.base import SandboxSettings
-from conformance.sandbox.tribute_shop import FAULTS, KEYS, create_app
+from conformance.sandbox.tribute_shop import FAULTS, KEYS, SMALL_PAGE, VARIATIONS, create_app
 from conformance.specfiles import load_spec, spec_path
 from tests.conftest import assert_conforms
 
@@ -507,6 +507,8 @@ def observe(client: TestClient) -> dict[str, Any]:
     shop = client.get(BASE + "/shop", headers=FULL)
     put = client.put(BASE + "/shop", headers=FULL)
     created = client.post(BASE + "/shop/orders", headers=FULL, json=ORDER)
+    listed = {order["uuid"] for order in client.get(BASE + "/shop/orders", headers=FULL).json()}
+    cancelled = client.post(url(CANCEL, orderUuid=created.json()["uuid"]), headers=FULL).status_code
 
     def create(headers: dict[str, str], **change: Any) -> str:
         status = client.post(BASE + "/shop/orders", headers=headers, json={**ORDER, **change}).status_code
@@ -540,6 +542,8 @@ def observe(client: TestClient) -> dict[str, Any]:
         "schema.stateful": client.get(url(STATUS, orderUuid=created.json()["uuid"]), headers=FULL).status_code,
         "schema.negative-data": create(FULL, title=EMOJI * 50 + "x"),
         "schema.positive-data": create(FULL, amount=10**9),
+        "pagination.includes-created": created.json()["uuid"] in listed,
+        "errors.business-rule": cancelled,  # a one-time order cannot be cancelled
     }
 
 
@@ -572,7 +576,7 @@ def test_schema_faults_are_caught_by_response_validation(
 
 
 # Pairs where one fault necessarily shows in another's observation.
-COUPLED = {("errors.envelope", "errors.code-convention")}
+COUPLED = {("errors.envelope", "errors.code-convention"), ("schema.stateful", "errors.business-rule")}
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
@@ -583,3 +587,68 @@ def test_each_fault_changes_only_what_it_names(fault: str) -> None:
     assert seen[fault] != expected[fault], f"{fault} changed nothing"
     others = {name: value for name, value in seen.items() if name != fault and (fault, name) not in COUPLED}
     assert others == {name: expected[name] for name in others}
+
+
+# --- conforming variations ------------------------------------------------------------------------
+
+
+def check_variation(name: str, client: TestClient) -> None:
+    """Asserts that the sandbox shows the variation `name` (each branch fails on a plain sandbox)."""
+    newest = seed_newest(client)
+    if name == "null-as-unspecified":
+        body = {**ORDER, "period": None, "email": None, "savePaymentMethod": None, "successUrl": None}
+        created = client.post(BASE + "/shop/orders", headers=ONETIME, json=body)
+        assert created.status_code == 200
+        listed = client.get(BASE + "/shop/orders", headers=ONETIME).json()[0]
+        assert listed["uuid"] == created.json()["uuid"] and listed["period"] == "onetime" and "email" not in listed
+    elif name == "json-charset":
+        assert client.get(BASE + "/shop", headers=FULL).headers["content-type"] == "application/json; charset=utf-8"
+    elif name == "extra-response-headers":
+        response = client.get(BASE + "/shop", headers=FULL)
+        assert response.headers.get("cache-control") == "no-store" and "x-request-id" in response.headers
+    elif name == "extra-response-fields":
+        assert "currency" in client.get(BASE + "/shop", headers=FULL).json()
+        assert "customerId" in client.get(BASE + "/shop/orders", headers=FULL).json()[0]
+        assert "orderUuid" in client.get(url(TRANSACTIONS, orderUuid=newest), headers=FULL).json()["transactions"][0]
+    elif name == "smaller-transaction-pages":
+        pages = walk(client, newest)
+        assert len(pages[0].json()["transactions"]) == SMALL_PAGE and pages[0].json()["nextFrom"] == SMALL_PAGE
+        assert len(walked_ids(pages)) == len(walked_ids(walk(build(), newest)))
+    elif name == "milliseconds":
+        created = client.post(BASE + "/shop/orders", headers=FULL, json=ORDER).json()
+        orders = client.get(BASE + "/shop/orders", headers=FULL).json()
+        assert orders[0]["uuid"] == created["uuid"]
+        assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", o["createdAt"]) for o in orders)
+    elif name == "malformed-uuid-not-found":
+        response = client.get(url(STATUS, orderUuid="not-a-uuid"), headers=FULL)
+        assert response.status_code == 404 and response.json()["error"] == "error_not_found"
+    elif name == "trailing-slash":
+        assert client.get(BASE + "/shop/", headers=FULL).json() == client.get(BASE + "/shop", headers=FULL).json()
+    elif name == "extra-error-fields":
+        body = client.get(url(STATUS, orderUuid=UNKNOWN), headers=FULL).json()
+        assert body["error"] == "error_not_found" and body.get("statusCode") == 404
+    elif name == "different-error-messages":
+        body = client.get(url(STATUS, orderUuid=UNKNOWN), headers=FULL).json()
+        assert body["error"] == "error_not_found" and body["message"].startswith("Request refused (404)")
+    else:
+        raise AssertionError(f"no check for variation {name!r}")
+
+
+def variation_client(*names: str) -> TestClient:
+    return build(variations=frozenset(names))
+
+
+@pytest.mark.parametrize("name", sorted(VARIATIONS))
+def test_variation_changes_what_it_names(name: str) -> None:
+    check_variation(name, variation_client(name))
+
+
+@pytest.mark.parametrize("name", sorted(VARIATIONS))
+def test_variation_check_fails_without_the_variation(name: str) -> None:
+    with pytest.raises(AssertionError):
+        check_variation(name, build())
+
+
+def test_all_variations_show_together() -> None:
+    for name in sorted(VARIATIONS):
+        check_variation(name, variation_client(*VARIATIONS))

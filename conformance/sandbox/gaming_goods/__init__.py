@@ -27,17 +27,26 @@ VARIATIONS = {
     "trailing-slash": "Serves `/api/v1/products/` like `/api/v1/products`: no document makes it another route.",
     "page-size-clamped": "`page_size` above 100 is served as 100 (echoed as 100) instead of refused: apis.md accepts"
     " 'a 400 with the error envelope, or at most 100 items'.",
-    "empty-paging-as-absent": "An empty `page=` or `page_size=` is read as not given (the default): only 0 and"
-    " non-numbers are pinned as 400.",
+    "empty-paging-as-absent": "An empty `page=` or `page_size=` is read as not given (the default): an empty value"
+    " is 'not given'; apis.md pins 400 only for `page=0` and `page=abc`.",
     "search-catalog-order": "Search hits come in catalog order, not names first: the seed promises no ranking.",
     "empty-category": "GET /categories also lists a category with no products (`product_count: 0`), whose product"
     " list is empty: the seed says 'all categories with the number of products in each'.",
     "malformed-order-id-400": "GET /orders/{order_id} answers 400 for an id that is not a UUID (404 stays for an"
     " unknown UUID): the documents do not say how a malformed id is refused.",
+    "alphabetical-lists": "GET /categories and GET /brands list by name, not by product count: the seed promises"
+    " no order.",
+    "case-sensitive-filters": "The `category` and `brand` filters match exactly (`steam` finds nothing, `Steam`"
+    " finds the Steam products): the seed does not say filters ignore case.",
+    "invalid-token-403": "A token that is sent but not valid (bad signature, expired, malformed) answers 403; a"
+    " missing one still 401: the seed names no status for either.",
+    "foreign-order-403": "Another user's order answers 403 (it exists, but is not yours) instead of 404: the"
+    " seed does not say how a foreign order is refused.",
 }
 
 FAULTS = {
-    "errors.business-rule": "POST /orders with an unknown product_id orders the first catalogue product instead of answering 400.",
+    "errors.business-rule": "POST /orders with an unknown product_id orders the first catalogue product instead of"
+    " answering 400.",
     # schema
     "schema.response-schema": 'GET /products/{slug} returns `price` as a string ("19.99").',
     "schema.status-code": "POST /orders answers 200 instead of 201.",
@@ -66,7 +75,8 @@ FAULTS = {
     "pagination.stable-order": "The items of each page come in a random order on every request.",
     # idempotency (implemented in base.IdempotencyStore)
     "idempotency.replay-same-resource": "POST /orders ignores Idempotency-Key: a replay creates a new order.",
-    "idempotency.replay-same-response": "A replay with the same Idempotency-Key answers the order with another payment_url.",
+    "idempotency.replay-same-response": "A replay with the same Idempotency-Key answers the order with another"
+    " payment_url.",
     "idempotency.conflict": "A reused Idempotency-Key with another body replays the first order (no 409).",
     "idempotency.concurrent": "Parallel POST /orders with one Idempotency-Key each create an order.",
     # rate limits (implemented in base.RateLimitMiddleware)

@@ -93,6 +93,8 @@ def _user(request: Request) -> str:
     except TokenError as exc:
         if settings.has("auth.invalid-credentials"):
             return DEMO_USER
+        if settings.varies("invalid-token-403"):
+            raise ApiError(403, str(exc)) from None  # a token was sent, but it is not accepted
         raise ApiError(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
 
 
@@ -152,7 +154,10 @@ async def list_products(request: Request) -> Response:
             continue
         if settings_of(request).has("schema.positive-data") and name == "brand" and " " in wanted:
             raise ApiError(400, f"Parameter 'brand' must be a single word, not '{wanted}'")
-        products = [p for p in products if getattr(p, name).lower() == wanted.lower()]
+        if settings_of(request).varies("case-sensitive-filters"):
+            products = [p for p in products if getattr(p, name) == wanted]
+        else:
+            products = [p for p in products if getattr(p, name).lower() == wanted.lower()]
     body = _page(request, [p.summary() for p in products], "products")
     return _ok(request, body)
 
@@ -191,7 +196,9 @@ def _counts(request: Request, attribute: str) -> list[dict[str, Any]]:
     counts = Counter(getattr(p, attribute) for p in _catalog(request))
     if attribute == "category" and settings_of(request).varies("empty-category"):
         counts[EMPTY_CATEGORY] = 0
-    rows = [{"name": name, "product_count": n} for name, n in sorted(counts.items(), key=lambda c: (-c[1], c[0]))]
+    alphabetical = settings_of(request).varies("alphabetical-lists")
+    ordered = sorted(counts.items(), key=lambda c: (c[0],) if alphabetical else (-c[1], c[0]))
+    rows = [{"name": name, "product_count": n} for name, n in ordered]
     if settings_of(request).varies("extra-fields"):
         for row in rows:
             row["slug"] = re.sub(r"[^a-z0-9]+", "-", row["name"].lower()).strip("-")
@@ -344,6 +351,8 @@ async def get_order(request: Request) -> Response:
     row = db.one("SELECT * FROM orders WHERE id = ?", (order_id.lower(),)) if _UUID.match(order_id) else None
     if row is not None and settings.has("schema.stateful") and not row["seeded"]:
         row = None  # orders created through the API are never found
+    if row is not None and row["user_id"] != user and settings.varies("foreign-order-403"):
+        raise ApiError(403, "This order belongs to another user")
     if row is None or row["user_id"] != user:  # another user's order does not exist for this one
         if settings.has("errors.not-found") and _UUID.match(order_id):
             raise ApiError(400, f"Order '{order_id}' could not be loaded")

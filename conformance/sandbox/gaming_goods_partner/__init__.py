@@ -30,7 +30,7 @@ from conformance.sandbox.base import (
     header_value,
 )
 from conformance.sandbox.gaming_goods_partner import handlers
-from conformance.sandbox.gaming_goods_partner.seed import create_tables, seed
+from conformance.sandbox.gaming_goods_partner.seed import ORDER_COUNT, create_tables, seed
 
 __all__ = ["BASE_PATH", "DEFAULT_RATE_LIMIT", "FAULTS", "KEYS", "VARIATIONS", "create_app", "summary"]
 
@@ -63,6 +63,14 @@ VARIATIONS = {
     " Steam, echoed as `Steam`): the seed does not say brand names are case-sensitive.",
     "empty-paging-as-absent": "An empty `limit=` or `offset=` is read as not given (the default): an empty value"
     " is 'not given', not a malformed number.",
+    "order-per-line": 'Checkout creates one order per line (`{"orders": [...]}` holds several): the seed answers an'
+    " array of orders and does not say how lines are split.",
+    "negative-offset-as-zero": "A negative `offset` is served as 0 (echoed as 0), not refused: the documents say"
+    " nothing about offsets below 0.",
+    "no-orders": "The partner account has no orders yet (GET /orders is an empty page until checkout): a new"
+    " partner's history is empty, which no document rules out.",
+    "few-orders": "The partner account has only 3 orders, so GET /orders is one short page: the account's history"
+    " is its own, not the documents'.",
 }
 
 FAULTS = {
@@ -238,7 +246,8 @@ def create_app(settings: SandboxSettings) -> Starlette:
     app.state.buyers = dict(BUYERS)
     app.state.db = Database(settings.db)
     create_tables(app.state.db)
-    seed(app.state.db, BUYERS)
+    order_count = 0 if settings.varies("no-orders") else 3 if settings.varies("few-orders") else ORDER_COUNT
+    seed(app.state.db, BUYERS, order_count=order_count)
     return app
 
 

@@ -186,7 +186,7 @@ def _code(rng: random.Random) -> str:
     return "-".join("".join(rng.choice(alphabet) for _ in range(5)) for _ in range(3))
 
 
-def seed(db: Database, partners: dict[str, str]) -> None:
+def seed(db: Database, partners: dict[str, str], *, order_count: int = ORDER_COUNT) -> None:
     """Fills empty tables with the deterministic catalog and each partner's seed orders.
 
     `partners` maps each partner key to its buyer id.
@@ -201,7 +201,7 @@ def seed(db: Database, partners: dict[str, str]) -> None:
             )
         if conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 0:
             for partner, buyer_id in partners.items():
-                orders, items = order_rows(partner, buyer_id)
+                orders, items = order_rows(partner, buyer_id, order_count)
                 conn.executemany(
                     "INSERT INTO orders (id, partner, origin, buyer_id, status, total, currency, platform_fee,"
                     " payment_method, payment_state, delivery_type, codes, created_at, updated_at)"
@@ -247,14 +247,14 @@ _STATUS_WEIGHTS = [60, 10, 15, 15]
 
 
 @cache
-def order_rows(partner: str, buyer_id: str) -> tuple[tuple[Row, ...], tuple[Row, ...]]:
+def order_rows(partner: str, buyer_id: str, count: int = ORDER_COUNT) -> tuple[tuple[Row, ...], tuple[Row, ...]]:
     """Returns (order rows, order item rows) of a partner's seed orders, oldest first."""
     rng = random.Random(f"gaming-goods-partner orders {partner}")
     products = [row for row in catalog_rows() if row[7]]  # is_available
     moment = SEED_START
     orders: list[Row] = []
     items: list[Row] = []
-    for _ in range(ORDER_COUNT):
+    for _ in range(count):
         order_id = _uuid(rng)
         moment += timedelta(minutes=rng.randint(20, 900), seconds=rng.randint(0, 59))
         status, payment_state = rng.choices(_STATUSES, _STATUS_WEIGHTS)[0]

@@ -33,6 +33,12 @@ VARIATIONS = {
     " 'not given', not a category.",
     "null-as-absent": "PATCH /orders/{id} reads a null `metadata`, `customer` or `notes` as not given (unchanged):"
     " null for an optional input means 'not given'.",
+    "auth-before-routing": "An unknown route without a valid key answers 401, not 404: apis.md allows 401 there"
+    " ('with valid credentials; without them 401 is also fine').",
+    "whole-decimal-limit": "`limit=10.0` is read as 10 (`2.5` is still refused): JSON Schema counts 10.0 as an"
+    " integer, and apis.md refuses only limits that are 'not an integer'.",
+    "health-checks-a-sent-key": "GET /health works without a key but answers 401 to an invalid one: the documents"
+    " make it public, and say nothing of a bad key sent to it.",
     "small-catalog": "Seeds 40 products in four categories (none in `in_game_currency`): the catalogue's size and"
     " shape are the account's, not the documents'.",
 }
@@ -67,7 +73,8 @@ FAULTS = {
     "pagination.stable-order": "Each walk (first page without cursor) gets its own random order of products.",
     # idempotency (implemented in base.IdempotencyStore; key-required here)
     "idempotency.replay-same-resource": "POST /orders ignores Idempotency-Key: a replay creates a new order.",
-    "idempotency.replay-same-response": "A replay with the same Idempotency-Key answers the order with another payment_id.",
+    "idempotency.replay-same-response": "A replay with the same Idempotency-Key answers the order with another"
+    " payment_id.",
     "idempotency.conflict": "A reused Idempotency-Key with another body replays the first order (no 409).",
     "idempotency.concurrent": "Parallel POST /orders with one Idempotency-Key each create an order.",
     "idempotency.key-required": "POST /orders without Idempotency-Key creates an order instead of answering 400.",

@@ -14,6 +14,7 @@ from contextvars import ContextVar
 from typing import Any, cast
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -198,6 +199,8 @@ class GoatApi:
     async def health(self, request: Request) -> Response:
         if self.fault("auth.public-operations"):
             self.account(request)
+        if self.varies("health-checks-a-sent-key") and "authorization" in request.headers:
+            self.account(request)  # public without a key, but a key that is sent must be valid
         body = {"status": "ok", "version": "1.0.0", "timestamp": timestamp()}
         if self.fault("schema.content-type"):
             return Response(json.dumps(body), media_type="text/plain")
@@ -484,6 +487,17 @@ def create_app(settings: SandboxSettings) -> Starlette:
             return JSONResponse(api.render(ApiError(405, "Method not allowed")), status_code=405)
 
         handlers[405] = without_allow
+    if settings.varies("auth-before-routing") and 404 not in handlers:
+        on_api_error, on_router_error = handlers[ApiError], handlers[HTTPException]
+
+        async def key_first(request: Request, exc: Exception) -> Response:
+            try:
+                api.account(request)  # an unknown route without a valid key: 401, as apis.md allows
+            except ApiError as refused:
+                return cast(Response, await on_api_error(request, refused))
+            return cast(Response, await on_router_error(request, exc))
+
+        handlers[404] = key_first  # the router's 404 only: ApiError 404s keep their handler
     requests, window_s = settings.rate_limit or DEFAULT_RATE_LIMIT
     no_headers = settings.varies("higher-rate-limit-no-headers")
     if no_headers or settings.varies("higher-rate-limit"):

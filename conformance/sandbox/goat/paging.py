@@ -42,6 +42,8 @@ class Paging:
         raw = raw.strip()
         if self.settings.has("errors.bad-parameter") and re.fullmatch(r"-?\d+\.\d+", raw):
             raw = raw.split(".")[0]  # a decimal limit is truncated instead of refused
+        if self.settings.varies("whole-decimal-limit") and re.fullmatch(r"-?\d+\.0+", raw):
+            raw = raw.split(".")[0]  # 10.0 is a whole number: read as 10 (2.5 is still refused)
         if not re.fullmatch(r"-?\d+", raw):
             raise ApiError(400, _LIMIT_ERROR)
         value = int(raw) if len(raw) < 19 else (-1 if raw.startswith("-") else 10**18)  # no 4300-digit ints

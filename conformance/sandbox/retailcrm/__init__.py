@@ -64,9 +64,12 @@ VARIATIONS: dict[str, str] = {
     "auth-errors-403": 'a missing or wrong key answers 403 (same envelope and messages): apis.md: "the check accepts'
     ' 401 or 403 with this envelope"',
     "json-charset": "JSON answers say `application/json; charset=utf-8` (the same media type, with its charset)",
-    "trailing-slash": "a path with a trailing slash (`/api/v5/orders/`) is served like the path without it",
+    "trailing-slash": "a path with a trailing slash (`/api/v5/orders/`) is served like the path without it:"
+    " the seed says nothing about other spellings of its paths",
     "limit-counts-items": "`pagination.limit` is the number of items in the answer (less than the page size on the"
     ' last page), as the seed defines it: "limit - the number of items in the current response"',
+    "empty-account": "a new account: no orders and no customers yet (lists are empty until the suite creates some);"
+    " the seed promises no data",
     "small-catalog": f"the store's catalog holds {SMALL_CATALOG} products, one page only (the seed promises no amount"
     " of data)",
 }
@@ -123,7 +126,7 @@ def create_app(settings: SandboxSettings) -> Starlette:
     """Returns a fresh RetailCRM sandbox (state on `app.state`: db, settings, key_sites, offers)."""
     db = Database(settings.db)
     create_tables(db)
-    seed(db)
+    seed(db, empty_account=settings.varies("empty-account"))
     render = render_for(settings)
     exception_handlers = error_handlers(render)
     on_api_error = exception_handlers[ApiError]

@@ -111,11 +111,16 @@ def create_tables(db: Database) -> None:
     )
 
 
-def seed(db: Database) -> None:
-    """Fills an empty database with the same data every time (fixed random seed)."""
+def seed(db: Database, *, empty_account: bool = False) -> None:
+    """Fills an empty database with the same data every time (fixed random seed).
+
+    `empty_account` seeds the catalog only: a new account without any order or customer yet.
+    """
     if not db.is_empty("products"):
         return
     products, customers, orders, last_item_id = seed_rows()
+    if empty_account:
+        customers, orders = (), ()
     with db.transaction() as conn:
         conn.executemany("INSERT INTO products (id, body) VALUES (?, ?)", products)
         conn.executemany(

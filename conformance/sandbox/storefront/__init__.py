@@ -66,12 +66,15 @@ VARIATIONS: dict[str, str] = {
     "logs-newest-first": "GET /logs lists the newest entries first: the seed gives /logs no order",
     "one-page-of-logs": f"the account is young: /logs holds only its {FEW_LOGS} newest entries, less than one default"
     " page (the seed promises no amount of data)",
+    "extra-error-fields": "error objects carry undocumented fields (`status`, `requestId`) beside code, message and"
+    " details: the seed shows an example payload, not a closed one",
     "different-error-messages": "error messages and details are worded differently (`Request failed: ...`): the"
     " seed's message is an example; only the envelope and the codes are pinned",
 }
 
 FAULTS = {
-    "errors.business-rule": "A paymentMethodId that does not start with pm_ is charged (200 succeeded) instead of declined with 402.",
+    "errors.business-rule": "A paymentMethodId that does not start with pm_ is charged (200 succeeded)"
+    " instead of declined with 402.",
     "schema.response-schema": 'product objects carry `price` as a string ("49.99"), not a number',
     "schema.status-code": "POST /orders answers 200 instead of 201",
     "schema.server-error": "GET /logs with a `level` filter crashes with a 500",
@@ -131,7 +134,10 @@ def _renderer(settings: SandboxSettings) -> Callable[[ApiError], dict[str, Any]]
         message = exc.message
         if settings.varies("different-error-messages"):
             message, details = f"Request failed: {message[:1].lower()}{message[1:]}", f"See {details}."
-        return {"error": {"code": code, "message": message, "details": details}}
+        error = {"code": code, "message": message, "details": details}
+        if settings.varies("extra-error-fields"):
+            error.update(status=exc.status, requestId="req_sandbox")
+        return {"error": error}
 
     return render
 

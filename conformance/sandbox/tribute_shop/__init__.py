@@ -61,14 +61,18 @@ VARIATIONS: dict[str, str] = {
     " so orders created within a second keep their order",
     "malformed-uuid-not-found": "an orderUuid that is not a UUID answers 404 error_not_found (no such order) instead"
     " of 400: the page documents no answer for it",
-    "trailing-slash": "a path with a trailing slash (`/shop/`) is served like the path without it",
+    "trailing-slash": "a path with a trailing slash (`/shop/`) is served like the path without it: the page"
+    " says nothing about other spellings of its paths",
+    "extra-error-fields": "error bodies carry an undocumented `statusCode` beside `error` and `message`: Tribute's"
+    " model names its fields, it does not forbid others",
     "different-error-messages": "error messages are worded differently (`Request refused (404): ...`): only the"
     " `error` code of Tribute's model is fixed",
 }
 
 FAULTS = {
     "pagination.includes-created": "GET /shop/orders lists only the seeded orders, never one created through the API.",
-    "errors.business-rule": "Cancelling a one-time order answers 200 and cancels it (only recurring orders can be cancelled).",
+    "errors.business-rule": "Cancelling a one-time order answers 200 and cancels it"
+    " (only recurring orders can be cancelled).",
     "errors.envelope": 'errors are {"message": text} without the "error" code',
     "errors.not-found": "an unknown order UUID answers 400 error_bad_request instead of 404",
     "errors.unknown-route": "an unknown route answers 400 error_bad_request instead of 404",
@@ -129,9 +133,12 @@ def create_app(settings: SandboxSettings) -> Starlette:
         code = exc.code or CODES.get(exc.status, "error_bad_request" if exc.status < 500 else "error_internal")
         if exc.status == 404 and has("errors.code-convention"):
             code = "not_found"
+        body: dict[str, Any] = {"error": code, "message": exc.message}
         if varies("different-error-messages"):
-            return {"error": code, "message": f"Request refused ({exc.status}): {exc.message}"}
-        return {"error": code, "message": exc.message}
+            body["message"] = f"Request refused ({exc.status}): {exc.message}"
+        if varies("extra-error-fields"):
+            body["statusCode"] = exc.status
+        return body
 
     def authenticate(request: Request) -> Any:
         key = request.headers.get("api-key", "").strip()
