@@ -103,3 +103,9 @@ def test_an_unknown_field_ignored_is_a_note() -> None:
 @pytest.mark.parametrize("status", [414, 431])
 def test_statuses_of_proxies_are_known(status: int) -> None:
     assert status in INFRASTRUCTURE_STATUSES
+
+
+def test_a_null_optional_body_is_a_note_and_a_null_required_body_a_finding() -> None:
+    null_body = coverage_case("incorrect_type", "body", "", body=None)
+    assert judge("goat", "testWebhook", null_body) is not None  # the webhook test takes an optional JSON object
+    assert judge("tribute-shop", "createShopOrder", null_body) is None

@@ -69,8 +69,9 @@ def _is_null_or_empty_optional(
     """True when the mutated input is null or "" and the documents do not require it (a PATCH requires nothing)."""
     if location == "body":
         names = _property_path(pointer)
-        if not names:
-            return False
+        if not names:  # the whole body: null for an optional body is "no body"
+            body = op.definition.get("requestBody") or {}
+            return case.body in (None, "") and not body.get("required", False)
         value = _dig(case.body, names)
         if value not in (None, ""):
             return False

@@ -544,8 +544,8 @@ def check_fault(fault: str, client: TestClient) -> None:
     elif fault == "pagination.max-limit":
         assert len(_page_ids(client, limit=150)) == 150
     elif fault == "pagination.invalid-limit":
-        response = client.get("/products", headers=AUTH, params={"limit": 0})
-        assert response.status_code == 200 and response.json() == []
+        response = client.get("/products", headers=AUTH, params={"limit": "abc"})
+        assert response.status_code == 200 and response.headers["X-Limit"] == "20"
     elif fault == "pagination.totals":
         assert client.get("/products", headers=AUTH).headers["X-Total-Count"] == "258"
     elif fault == "pagination.last-page":
@@ -613,6 +613,11 @@ def check_variation(name: str, client: TestClient) -> None:
     elif name == "extra-error-fields":
         error = client.get("/products/prod_nope", headers=AUTH).json()["error"]
         assert error.get("status") == 404 and error["code"] == "NOT_FOUND" and "requestId" in error
+    elif name == "lenient-paging":
+        for params in ({"limit": 0}, {"limit": -3}, {"offset": -1}):
+            response = client.get("/products", headers=AUTH, params=params)
+            assert response.status_code == 200 and response.headers["X-Limit"] == "20", params
+        assert client.get("/products", headers=AUTH, params={"offset": -1}).headers["X-Offset"] == "0"
     elif name == "different-error-messages":
         error = client.get("/products/prod_nope", headers=AUTH).json()["error"]
         assert error["code"] == "NOT_FOUND" and error["message"].startswith("Request failed: ")

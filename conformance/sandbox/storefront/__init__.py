@@ -68,6 +68,8 @@ VARIATIONS: dict[str, str] = {
     " page (the seed promises no amount of data)",
     "extra-error-fields": "error objects carry undocumented fields (`status`, `requestId`) beside code, message and"
     " details: the seed shows an example payload, not a closed one",
+    "lenient-paging": "`limit` 0 or negative is served with the default page size and a negative `offset` as 0:"
+    " the seed says only that limit and offset are integers (default 20, maximum 100; default 0)",
     "different-error-messages": "error messages and details are worded differently (`Request failed: ...`): the"
     " seed's message is an example; only the envelope and the codes are pinned",
 }
@@ -94,7 +96,8 @@ FAULTS = {
     "pagination.complete": "every page after the first starts one item late (one item skipped per page)",
     "pagination.default-limit": "without `limit` a page holds 10 items (X-Limit: 10), not 20",
     "pagination.max-limit": "`limit` above 100 is served in full (up to 1000 items) instead of a 400",
-    "pagination.invalid-limit": "`limit` 0 or negative is accepted and answers an empty page",
+    "pagination.invalid-limit": "`limit=abc` (not an integer) is served with the default page size instead of"
+    " refused with 400",
     "pagination.totals": "X-Total-Count is one more than the number of items",
     "pagination.last-page": "an offset at or past the end answers 400 instead of an empty page",
     "pagination.stable-order": "the items of each page come in a random order on every request",

@@ -96,16 +96,23 @@ def _int_param(request: Request, name: str, default: int) -> int:
 
 def page_params(request: Request) -> tuple[int, int]:
     settings = settings_of(request)
-    limit = _int_param(request, "limit", 10 if settings.has("pagination.default-limit") else DEFAULT_LIMIT)
+    default = 10 if settings.has("pagination.default-limit") else DEFAULT_LIMIT
+    raw_limit = request.query_params.get("limit")
+    if settings.has("pagination.invalid-limit") and raw_limit is not None and not re.fullmatch(r"-?[0-9]+", raw_limit):
+        raw_limit = None  # the fault: a limit that is not an integer is ignored instead of refused
+    limit = default if raw_limit is None else _int_param(request, "limit", default)
     if limit < 1:
-        if not settings.has("pagination.invalid-limit"):
+        if settings.varies("lenient-paging"):
+            limit = default
+        else:
             raise bad_param("limit", "The 'limit' parameter must be at least 1.", "integer, 1-100")
-        limit = 0
     if limit > MAX_LIMIT:
         if not settings.has("pagination.max-limit"):
             raise bad_param("limit", f"The 'limit' parameter must not exceed {MAX_LIMIT}.", "integer, 1-100")
         limit = min(limit, 1000)
     offset = _int_param(request, "offset", 0)
+    if offset < 0 and settings.varies("lenient-paging"):
+        offset = 0
     if offset < 0:
         raise bad_param("offset", "The 'offset' parameter must not be negative.", "integer, >= 0")
     return limit, offset
