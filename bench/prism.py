@@ -268,6 +268,12 @@ FIXED = [
         "conformance/checks/schema.py (the lead)",
     ),
     (
+        "goat `schema.negative-data` testWebhook: the JSON body `null` accepted",
+        "the body is optional (`requestBody.required: false`): a null body read as no body is a note, like a null "
+        "optional field (found by this bench, fixed in commit f11d63a).",
+        "conformance/checks/schema.py (the lead)",
+    ),
+    (
         "`auth.invalid-credentials` judged on a request that was itself invalid",
         "the probe uses the operation's recipe; another refusal than 401/403 is blamed on the key only when the "
         "same request with the valid key succeeds (control), and a placeholder request (no recipe) skips saying so.",
@@ -571,8 +577,8 @@ def render(runs: list[dict[str, Any]], args: argparse.Namespace, started_at: str
         "",
         "## False alarms fixed",
         "",
-        "Seen against Prism before (issue 10, item 4); none is reported any more. Tests without Prism: "
-        "`tests/test_prism_false_alarms.py`.",
+        "Seen against Prism (issue 10, item 4, and this bench); none is reported any more. Tests without Prism: "
+        "`tests/test_prism_false_alarms.py` (and `tests/test_schema_judgement.py` for the engine's).",
         "",
         "| false alarm | cause and fix | where |",
         "|---|---|---|",
