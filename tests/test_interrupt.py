@@ -17,6 +17,8 @@ from xml.etree import ElementTree
 
 import pytest
 
+from tests.commands import PYTEST_ROUTE_GOAT
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFORMANCE = str(Path(sys.executable).parent / "conformance")
 GUARD_S = 120  # a hang guard, not a speed target
@@ -65,17 +67,7 @@ def test_an_interrupted_run_exits_non_zero_and_marks_every_report_incomplete(
 
 @pytest.mark.slow
 def test_sigterm_in_the_pytest_route_writes_incomplete_reports_and_fails(tmp_path: Path) -> None:
-    argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "--pyargs",
-        "conformance.suite",
-        "--conformance-api",
-        "goat",
-        "-p",
-        "no:cacheprovider",
-    ]
+    argv = list(PYTEST_ROUTE_GOAT)
     argv += ["--conformance-pace", "20/1", "--conformance-report-dir", str(tmp_path), "-v"]
     returncode, output = interrupt(argv, signal.SIGTERM)
     assert returncode == pytest.ExitCode.INTERRUPTED, output  # pytest's own code for an interrupted session
@@ -102,17 +94,7 @@ def test_a_selection_whose_every_check_is_skipped_is_a_usage_error() -> None:
 
 
 def test_the_pytest_route_says_nothing_was_tested_with_pytests_code() -> None:
-    argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "--pyargs",
-        "conformance.suite",
-        "--conformance-api",
-        "goat",
-        "-p",
-        "no:cacheprovider",
-    ]
+    argv = list(PYTEST_ROUTE_GOAT)
     done = run([*argv, "--conformance-rule", "rate-limit.exceeded"])
     assert done.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, done.stdout + done.stderr
     assert "conformance: nothing was tested" in done.stdout

@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.server
 import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from conformance.cli import main
 from conformance.preflight import preflight
 from conformance.profile import load_profile
 from conformance.sandbox.runner import RunningSandbox, running_sandbox
+from tests.commands import PYTEST_ROUTE_GOAT
 
 GUARD_S = 60
 
@@ -133,17 +133,7 @@ def pytest_route(*argv: str, key: str | None = None) -> subprocess.CompletedProc
     env = {k: v for k, v in os.environ.items() if k != "CONFORMANCE_API_KEY" and not k.lower().endswith("_proxy")}
     if key:
         env["CONFORMANCE_API_KEY"] = key
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "--pyargs",
-        "conformance.suite",
-        "--conformance-api",
-        "goat",
-        "-p",
-        "no:cacheprovider",
-    ]
+    command = list(PYTEST_ROUTE_GOAT)
     return subprocess.run(
         [*command, *argv], capture_output=True, text=True, timeout=GUARD_S, env=env, cwd=Path(__file__).parent
     )

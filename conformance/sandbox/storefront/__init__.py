@@ -137,7 +137,7 @@ def _renderer(settings: SandboxSettings) -> Callable[[ApiError], dict[str, Any]]
         message = exc.message
         if settings.varies("different-error-messages"):
             message, details = f"Request failed: {message[:1].lower()}{message[1:]}", f"See {details}."
-        error = {"code": code, "message": message, "details": details}
+        error: dict[str, Any] = {"code": code, "message": message, "details": details}
         if settings.varies("extra-error-fields"):
             error.update(status=exc.status, requestId="req_sandbox")
         return {"error": error}
