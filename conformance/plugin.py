@@ -175,13 +175,13 @@ def pytest_configure(config: pytest.Config) -> None:
         problems = check_spec_file(spec)  # as `conformance run` does: a bad spec is one line, not a traceback
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise pytest.UsageError(f"error: bad spec: {problems[0]}{more}")
+            raise pytest.UsageError(f"bad spec: {problems[0]}{more}")
     try:
         profile = load_profile(spec)
     except ProfileError as exc:
-        raise pytest.UsageError(f"error: {exc}") from None
+        raise pytest.UsageError(f"{exc}") from None
     if profile.api != api:
-        raise pytest.UsageError(f"error: the spec {spec} describes {profile.api!r}, not {api!r}")
+        raise pytest.UsageError(f"the spec {spec} describes {profile.api!r}, not {api!r}")
     handed = getattr(config, "workerinput", {}).get(WORKER_INPUT, {})  # from the controller, on xdist workers
     for name, value in handed.items():
         if getattr(config.option, name, None) is None:
@@ -208,7 +208,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 )
             )
         except ValueError as exc:  # an unknown fault or variation
-            raise pytest.UsageError(f"error: {exc}") from None
+            raise pytest.UsageError(f"{exc}") from None
         base_url = sandbox.base_url
         key = key or sandbox.api_key
         # The suite started this sandbox, so it knows its limit and paces to it rather than the documented one.
@@ -220,7 +220,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.base_url = base_url  # for the workers: see pytest_configure_node
         config.option.conformance_api_key = key
     if not base_url:
-        raise pytest.UsageError("error: no --base-url; pass the server's base URL (or omit it on the controller)")
+        raise pytest.UsageError("no --base-url; pass the server's base URL (or omit it on the controller)")
     if not _is_worker(config) and (sandbox_stack is None or config.getoption("conformance_api_key")):
         _guard_target(config, profile, base_url, key, sandbox=sandbox_stack)
     if config.getoption("conformance_pace"):
@@ -279,7 +279,7 @@ def _guard_target(
     if message is not None:
         if sandbox is not None:
             sandbox.close()
-        raise pytest.UsageError(f"error: {message}")
+        raise pytest.UsageError(f"{message}")
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -155,4 +155,4 @@ def test_the_pytest_route_has_the_same_guards(argv: list[str], key: str | None, 
     assert done.returncode == pytest.ExitCode.USAGE_ERROR, output
     assert expected in done.stderr and "Traceback" not in output and "def " not in output
     lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("ERROR: error: "), done.stderr
+    assert len(lines) == 1 and lines[0].startswith("ERROR: ") and not lines[0].startswith("ERROR: error"), done.stderr

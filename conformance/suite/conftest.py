@@ -20,7 +20,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _profile(config: pytest.Config) -> Profile:
     state = config.stash.get(run_state_key, None)
     if state is None:
-        raise pytest.UsageError("error: conformance.suite needs --conformance-api API (e.g. --conformance-api goat)")
+        raise pytest.UsageError("conformance.suite needs --conformance-api API (e.g. --conformance-api goat)")
     return load_profile(config.getoption("conformance_spec") or state.api)
 
 
