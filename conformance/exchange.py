@@ -23,13 +23,21 @@ MASKED_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key",
 
 # A secret form at least this long is no word of ours: every occurrence is redacted. A shorter one
 # (`--api-key x`, `--api-key test`) is redacted only where it stands alone, as a value travels in a
-# header, a query, a JSON body or a message quoting one: never inside a rule id, an operation or a path.
+# header, a query, a JSON body or a message quoting one: never inside a rule id, an operation or a path
+# of our own text. In what a server sent or was sent (evidence), a dot or a slash ends a word too, so a
+# key the server echoes at the end of a sentence or a path ("invalid key x1.", "/keys/x1") is redacted.
 DISTINCT_LENGTH = 12
 _WORD = r"A-Za-z0-9_./-"
+_EVIDENCE_WORD = r"A-Za-z0-9_-"
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Returns `text` with every secret (raw, URL-encoded or JSON-escaped) replaced by "[REDACTED]"."""
+def redact(text: str, secrets: Iterable[str], *, evidence: bool = False) -> str:
+    """Returns `text` with every secret (raw, URL-encoded or JSON-escaped) replaced by "[REDACTED]".
+
+    `evidence`: the text is a request or response (not our own words), so short secrets are looked for
+    between dots and slashes as well.
+    """
+    word = _EVIDENCE_WORD if evidence else _WORD
     forms: set[str] = set()
     for secret in secrets:
         if secret:
@@ -38,8 +46,14 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if len(form) >= DISTINCT_LENGTH:
             text = text.replace(form, REDACTED)
         else:
-            text = re.sub(rf"(?<![{_WORD}]){re.escape(form)}(?![{_WORD}])", REDACTED, text)
+            text = re.sub(rf"(?<![{word}]){re.escape(form)}(?![{word}])", REDACTED, text)
     return text
+
+
+def _redact_url(url: str, secrets: Sequence[str]) -> str:
+    """The URL with secrets redacted: its path as our own text (our spec's paths), its query as evidence."""
+    path, mark, query = url.partition("?")
+    return redact(path, secrets) + mark + redact(query, secrets, evidence=True)
 
 
 def _masked(name: str, value: str) -> str:
@@ -55,7 +69,7 @@ def _masked(name: str, value: str) -> str:
 def _body_text(body: bytes | None, secrets: Sequence[str], max_body: int) -> str | None:
     if body is None:
         return None
-    text = redact(body.decode("utf-8", errors="replace"), secrets)
+    text = redact(body.decode("utf-8", errors="replace"), secrets, evidence=True)
     if len(text) > max_body:
         text = f"{text[:max_body]}… [truncated, {len(body)} bytes in all]"
     return text
@@ -122,7 +136,7 @@ class Exchange:
         def headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
             out: dict[str, str] = {}
             for name, value in pairs:
-                value = _masked(name, redact(value, secrets))
+                value = _masked(name, redact(value, secrets, evidence=True))
                 key = redact(name, secrets)
                 out[key] = f"{out[key]}, {value}" if key in out else value
             return out
@@ -133,11 +147,11 @@ class Exchange:
             "body": _body_text(self.body, secrets, max_body),
         }
         if self.error is not None:
-            response["error"] = redact(self.error, secrets)
+            response["error"] = redact(self.error, secrets, evidence=True)
         return {
             "request": {
                 "method": self.method,
-                "url": redact(self.url, secrets),
+                "url": _redact_url(self.url, secrets),
                 "headers": headers(self.request_headers.items()),
                 "body": _body_text(self.request_body, secrets, max_body),
             },

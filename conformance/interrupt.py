@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-__all__ = ["EXIT_CODES", "Terminated", "incomplete", "install_sigterm", "mark_junit_incomplete", "signal_name"]
+__all__ = [
+    "EXIT_CODES",
+    "Terminated",
+    "incomplete",
+    "install_sigterm",
+    "mark_junit_incomplete",
+    "reraise_swallowed",
+    "signal_name",
+]
 
 # The shell's convention, 128 + the signal's number: 130 for SIGINT (as Schemathesis), 143 for SIGTERM.
 EXIT_CODES = {"SIGINT": 128 + signal.SIGINT, "SIGTERM": 128 + signal.SIGTERM}
@@ -24,8 +32,21 @@ class Terminated(KeyboardInterrupt):
     """Raised in the main thread on SIGTERM."""
 
 
+_SIGTERM_SEEN = threading.Event()
+
+
 def _raise_terminated(signum: int, frame: Any) -> None:
+    _SIGTERM_SEEN.set()
     raise Terminated()
+
+
+def reraise_swallowed() -> None:
+    """Raises again an interrupt that a library caught and reported (Schemathesis' `Interrupted` event).
+
+    Schemathesis stops on Ctrl-C or our `Terminated` and says so in an event instead of raising: the run
+    must not then carry on as if the engine had finished.
+    """
+    raise Terminated() if _SIGTERM_SEEN.is_set() else KeyboardInterrupt()
 
 
 def install_sigterm() -> Callable[[], None]:

@@ -165,6 +165,9 @@ def _is_worker(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     api = config.getoption("conformance_api", None)
     if not api:
+        if any(str(arg).split("::")[0].startswith("conformance.suite") for arg in config.args):
+            # collecting the suite without an API would fail in every module: one line instead
+            raise pytest.UsageError("conformance.suite needs --conformance-api API (e.g. --conformance-api goat)")
         return
     from conformance.profile import ProfileError, load_profile
 

@@ -715,3 +715,21 @@ def test_a_short_key_is_redacted_in_evidence_without_mangling_the_rest() -> None
     assert evidence["request"]["headers"] == {"X-Echo": "[REDACTED]", "Accept": "application/json"}
     assert evidence["response"]["headers"] == {"x-seen-key": "[REDACTED]"}
     assert evidence["response"]["body"] == '{"key": "[REDACTED]", "max_limit": "xx"}'
+
+
+@pytest.mark.parametrize("key", ["sk_short1", "x1"])
+def test_a_short_key_the_server_echoes_is_redacted_in_the_evidence(key: str) -> None:
+    """A key quoted at the end of a sentence or a path in a response is still a key (a leak once)."""
+    exchange = Exchange(
+        operation="getMe",
+        method="GET",
+        url=f"http://127.0.0.1:9/v1/me?apiKey={key}",
+        request_headers={},
+        request_body=None,
+        status=404,
+        response_headers=httpx.Headers({"X-Detail": f"/keys/{key}"}),
+        body=f'{{"message": "invalid key {key}.", "path": "/v1/keys/{key}"}}'.encode(),
+    )
+    evidence = exchange.evidence([key])
+    assert key not in str(evidence)
+    assert evidence["response"]["body"] == '{"message": "invalid key [REDACTED].", "path": "/v1/keys/[REDACTED]"}'

@@ -24,14 +24,14 @@ CONFORMANCE = str(Path(sys.executable).parent / "conformance")
 GUARD_S = 120  # a hang guard, not a speed target
 
 
-def interrupt(argv: list[str], sig: signal.Signals) -> tuple[int, str]:
-    """Starts `argv`, waits for the first test's progress line, sends `sig`; returns code and output."""
+def interrupt(argv: list[str], sig: signal.Signals, when: str = "auth ") -> tuple[int, str]:
+    """Starts `argv`, waits for a progress line starting with `when`, sends `sig`; returns code and output."""
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
     seen = []
     for line in process.stdout:
         seen.append(line)
-        if line.startswith("auth ") or "test_auth.py" in line:  # the tests are running
+        if line.startswith(when) or (when == "auth " and "test_auth.py" in line):  # the tests are running
             break
     process.send_signal(sig)
     rest, _ = process.communicate(timeout=GUARD_S)
@@ -63,6 +63,20 @@ def test_an_interrupted_run_exits_non_zero_and_marks_every_report_incomplete(
     html = (tmp_path / "goat.html").read_text(encoding="utf-8")
     assert f"Incomplete: interrupted by {sig.name}" in html and "No failures" not in html
     assert "incomplete" in (tmp_path / "index.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupt_during_the_schemathesis_engine_is_not_swallowed(
+    tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    """Schemathesis catches Ctrl-C itself and reports it as an event: the run once went on to exit 0."""
+    argv = [CONFORMANCE, "run", "goat", "-k", "test_schema", "--pace", "20/1", "--report-dir", str(tmp_path)]
+    returncode, output = interrupt(argv, sig, when="schema      engine: examples")
+    assert returncode == code, output
+    assert f"interrupted by {sig.name}: " in output
+    block = json.loads((tmp_path / "goat.json").read_text(encoding="utf-8"))["incomplete"]
+    assert block["signal"] == sig.name and block["not_run"]
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conformance.checks.schema import INFRASTRUCTURE_STATUSES, tolerated_input
+from conformance.checks.schema import infrastructure_refusal, tolerated_input
 from conformance.profile import load_profile
 
 
@@ -101,11 +101,33 @@ def test_an_unknown_field_ignored_is_a_note() -> None:
 
 
 @pytest.mark.parametrize("status", [414, 431])
-def test_statuses_of_proxies_are_known(status: int) -> None:
-    assert status in INFRASTRUCTURE_STATUSES
+def test_a_proxy_refusing_a_huge_url_is_a_note_and_an_ordinary_url_a_finding(status: int) -> None:
+    huge = "http://127.0.0.1/v1/products?q=" + "a" * 21_000
+    assert infrastructure_refusal(status, huge, {}, None, []) is not None
+    assert infrastructure_refusal(status, "http://127.0.0.1/v1/products", {}, None, []) is None
+
+
+def test_415_is_a_note_only_for_an_undocumented_content_type() -> None:
+    odd = {"Content-Type": "text/x-conformance"}
+    documented = {"Content-Type": "application/json"}
+    assert infrastructure_refusal(415, "http://h/v1/orders", odd, b"{}", ["application/json"]) is not None
+    assert infrastructure_refusal(415, "http://h/v1/orders", documented, b"{}", ["application/json"]) is None
+    assert infrastructure_refusal(415, "http://h/v1/me", {}, None, []) is None  # a GET without a body
+
+
+def test_413_is_a_note_only_for_a_large_body() -> None:
+    assert infrastructure_refusal(413, "http://h/v1/orders", {}, b"x" * 100_000, ["application/json"]) is not None
+    assert infrastructure_refusal(413, "http://h/v1/orders", {}, b"{}", ["application/json"]) is None
 
 
 def test_a_null_optional_body_is_a_note_and_a_null_required_body_a_finding() -> None:
     null_body = coverage_case("incorrect_type", "body", "", body=None)
     assert judge("goat", "testWebhook", null_body) is not None  # the webhook test takes an optional JSON object
     assert judge("tribute-shop", "createShopOrder", null_body) is None
+
+
+def test_a_body_of_random_bytes_accepted_stays_a_finding() -> None:
+    """Schemathesis marks such a body `syntax_fuzzing` with no keyword: it is no unknown field."""
+    case = fuzzing_case(mutation("body", "", operator="syntax_fuzzing"), body=b"\x00{not json")
+    assert judge("goat", "createOrder", case) is None
+    assert judge("tribute-shop", "createShopOrder", case) is None

@@ -156,3 +156,12 @@ def test_the_pytest_route_has_the_same_guards(argv: list[str], key: str | None, 
     assert expected in done.stderr and "Traceback" not in output and "def " not in output
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("ERROR: ") and not lines[0].startswith("ERROR: error"), done.stderr
+
+
+def test_the_pytest_route_without_an_api_is_one_usage_line() -> None:
+    """Without --conformance-api every suite module once failed to collect with a traceback (exit 2)."""
+    argv = [arg for arg in PYTEST_ROUTE_GOAT if arg not in ("--conformance-api", "goat")]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=GUARD_S, cwd=Path(__file__).parent)
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
+    assert "conformance.suite needs --conformance-api API" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr

@@ -14,7 +14,7 @@ from typing import Any
 
 from conformance.profile import Operation, resolve_pointer
 
-__all__ = ["INFRASTRUCTURE_STATUSES", "tolerated_input"]
+__all__ = ["INFRASTRUCTURE_STATUSES", "infrastructure_refusal", "tolerated_input"]
 
 # Answers a proxy or framework gives to requests too large or of an unsupported type before the API
 # sees them (nginx answers 414/431 to a long URL): no document lists them, and no server can avoid them.
@@ -25,10 +25,42 @@ INFRASTRUCTURE_STATUSES = {
     431: "request header fields too large",
 }
 
+# A request line and headers past this many bytes (the classic 2 KB URL limit), or a body past LARGE_BODY,
+# is one a proxy may refuse.
+LARGE_HEAD = 2048
+LARGE_BODY = 8192
+
+
+def infrastructure_refusal(
+    status: int | None, url: str, headers: dict[str, str], body: bytes | str | None, documented_types: list[str]
+) -> str | None:
+    """Why an undocumented 413/414/415/431 answer is what any server (or its proxy) says, or None.
+
+    Only for a request that earned it: an oversized URL or header block (414, 431), a large body (413), a
+    content type the operation does not document (415). The same status to an ordinary request is a finding.
+    """
+    if status not in INFRASTRUCTURE_STATUSES:
+        return None
+    head = len(url) + sum(len(name) + len(value) + 4 for name, value in headers.items())
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    earned = {
+        413: len(body or b"") > LARGE_BODY,
+        414: head > LARGE_HEAD,
+        431: head > LARGE_HEAD,
+        415: bool(media_type) and media_type not in [t.lower() for t in documented_types],
+    }[status]
+    if not earned:
+        return None
+    return f"{status} ({INFRASTRUCTURE_STATUSES[status]}) is what servers and proxies answer to such a request"
+
+
 # Coverage scenarios whose refusal no document promises (apis.md: unknown fields are ignored).
 _NEVER_PROMISED = {"object_unexpected_properties", "object_invalid_property_name", "duplicate_parameter"}
-# Scenarios and operators that drop a required input: a refusal the documents always promise.
+# Scenarios that drop a required input, and mutations that drop one or send a body that is not JSON: refusals
+# the documents (and apis.md: "a body that is not valid JSON → 400") always promise.
 _MISSING = {"missing_parameter", "object_missing_required_property"}
+_ALWAYS_PROMISED = {"remove_required_property", "syntax_fuzzing"}
 
 
 def tolerated_input(case: Any, op: Operation, spec: dict[str, Any]) -> str | None:
@@ -46,9 +78,10 @@ def tolerated_input(case: Any, op: Operation, spec: dict[str, Any]) -> str | Non
     if scenario in _MISSING:
         return None
     mutations = tuple(getattr(data, "mutations", ()) or ())
-    if any(str(getattr(m.operator, "value", m.operator)) == "remove_required_property" for m in mutations):
+    operators = {str(getattr(m.operator, "value", m.operator)) for m in mutations}
+    if operators & _ALWAYS_PROMISED:
         return None
-    if mutations and all(set(m.keywords) <= {"additionalProperties"} for m in mutations):
+    if mutations and all(set(m.keywords) == {"additionalProperties"} for m in mutations):
         return "an unknown field was ignored, as apis.md allows"
     places = [(_location(m.parameter_location), m.parameter, m.schema_pointer) for m in mutations]
     if not places:

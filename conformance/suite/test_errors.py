@@ -159,8 +159,9 @@ def test_bad_parameter(target: Target, verdict: Verdict, bad_parameter: dict[str
     operation = bad_parameter["operation"]
     op = target.operation(operation)
     exchange = _send_case(target, bad_parameter)
-    if not 200 <= (exchange.status or 0) < 300:
-        _control_or_skip(target, operation, exchange.status or exchange.error)
+    allowed = not 200 <= (exchange.status or 0) < 300 and _control_or_skip(
+        target, operation, exchange.status or exchange.error
+    )
     why = _case_why(bad_parameter)
     # A documented bound of a body field broken: the negative-data rule; of a query/path parameter: bad-parameter.
     rule_id = "schema.negative-data" if "body_patch" in bad_parameter else "errors.bad-parameter"
@@ -175,6 +176,7 @@ def test_bad_parameter(target: Target, verdict: Verdict, bad_parameter: dict[str
             what=what,
             secrets=target.secrets,
             rule=bad_parameter if "tier" in bad_parameter else None,
+            forbidden_first_ok=not allowed,
         )
     )
     if rule_id != "schema.negative-data" and 200 <= (exchange.status or 0) < 300:
@@ -195,8 +197,11 @@ def test_bad_parameter(target: Target, verdict: Verdict, bad_parameter: dict[str
     verdict.conclude()
 
 
-def _control_or_skip(target: Target, operation: str, refused_with: Any) -> None:
+def _control_or_skip(target: Target, operation: str, refused_with: Any) -> bool:
     """Skips the bad-parameter check unless the same request without the bad value (the recipe) succeeds.
+
+    Returns True when the control was sent and succeeded (the key may make this request), False when none
+    was sent.
 
     A refusal proves the bad value was refused only when the request is otherwise valid; without a control, a
     request refused for another reason (a missing parameter, an id that does not exist here) is a false pass or
@@ -205,7 +210,7 @@ def _control_or_skip(target: Target, operation: str, refused_with: Any) -> None:
     """
     op = target.operation(operation)
     if op.method != "GET" and op.path_params:
-        return
+        return False
     try:
         control = target.send(operation)
     except RecipeError as exc:
@@ -215,6 +220,7 @@ def _control_or_skip(target: Target, operation: str, refused_with: Any) -> None:
             f"{op.method} {op.path} without the bad value (the control request) answered "
             f"{control.status or control.error}; the refusal ({refused_with}) cannot be blamed on the bad value"
         )
+    return True
 
 
 def patched_body(

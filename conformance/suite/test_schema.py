@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conformance.checks.schema import INFRASTRUCTURE_STATUSES, tolerated_input
+from conformance.checks.schema import infrastructure_refusal, tolerated_input
 from conformance.findings import Finding, finding
 from conformance.profile import resolve_pointer
 from conformance.scheduling import ENGINE, STATEFUL, engine_scope, scope_operations
@@ -141,7 +141,8 @@ def run_engine(target: Target, progress: Any = None, scope: str = ENGINE) -> Eng
                     if status == throttled:
                         continue  # a throttled answer is "wait and retry", not a failure
                     case_node = recorder.cases.get(case_id)
-                    leniency = _leniency(target, rule_id, operation, status, case_node.value if case_node else None)
+                    case = case_node.value if case_node else None
+                    leniency = _leniency(target, rule_id, operation, status, case, interaction)
                     if (rule_id, operation, bool(leniency)) in seen:
                         continue  # a note never hides a later finding of the same rule
                     seen.add((rule_id, operation, bool(leniency)))
@@ -163,14 +164,24 @@ def run_engine(target: Target, progress: Any = None, scope: str = ENGINE) -> Eng
             result.errors.append(f"{label}: {_error_text(event)}")
         elif isinstance(event, events.FatalError):
             result.errors.append(f"Schemathesis stopped: {_error_text(event)}")
+        elif isinstance(event, events.Interrupted):
+            from conformance.interrupt import reraise_swallowed
+
+            reraise_swallowed()  # Ctrl-C or SIGTERM during the engine: the run was interrupted, not finished
     return result
 
 
-def _leniency(target: Target, rule_id: str, operation_id: str, status: int | None, case: Any) -> str | None:
+def _leniency(
+    target: Target, rule_id: str, operation_id: str, status: int | None, case: Any, interaction: Any
+) -> str | None:
     """Why this engine failure breaks no documented promise (then it is a note), or None."""
-    if rule_id == "schema.status-code" and status in INFRASTRUCTURE_STATUSES:
-        return f"{status} ({INFRASTRUCTURE_STATUSES[status]}) is what servers and proxies answer to such a request"
     op = target.profile.operations.get(operation_id)
+    if rule_id == "schema.status-code" and interaction is not None:
+        request = interaction.request
+        headers = {k: ", ".join(v) if isinstance(v, list) else str(v) for k, v in dict(request.headers).items()}
+        body = request.body.encode() if isinstance(request.body, str) else request.body
+        types = op.request_media_types if op is not None else []
+        return infrastructure_refusal(status, str(request.uri), headers, body, types)
     if rule_id == "schema.negative-data" and case is not None and op is not None:
         return tolerated_input(case, op, target.profile.spec)
     return None
