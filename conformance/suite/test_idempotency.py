@@ -82,7 +82,8 @@ def test_replay_same_resource(target: Target, verdict: Verdict, idempotent: dict
     verdict.conclude()
 
 
-# Fields a replay may show in their current state: the resource can have moved on since the first answer.
+# Fields a replay may show in their current state (the field's own name, not its parents'): the resource can
+# have moved on since the first answer.
 _MAY_CHANGE = re.compile(r"status|updated|modified", re.IGNORECASE)
 
 
@@ -95,8 +96,8 @@ def _judge_same_response(
     except ValueError:
         return
     differences = _differences(before, after)
-    changed = [path for path in differences if not _MAY_CHANGE.search(path)]
-    moved = [path for path in differences if _MAY_CHANGE.search(path)]
+    changed = [path for path in differences if not _MAY_CHANGE.search(path.rsplit("/", 1)[-1])]
+    moved = [path for path in differences if _MAY_CHANGE.search(path.rsplit("/", 1)[-1])]
     header = idempotent["header"]
     if changed:
         verdict.add(
