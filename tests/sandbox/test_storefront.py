@@ -24,6 +24,7 @@ from conformance.speccheck import check_spec_file
 from conformance.specfiles import spec_path
 from conformance.target import fill_variables
 from tests.conftest import assert_conforms
+from tests.sandbox.switches import variation_tests
 
 API = "storefront"
 AUTH = {"Authorization": f"Bearer {KEYS['full']}"}
@@ -625,18 +626,8 @@ def check_variation(name: str, client: TestClient) -> None:
         raise AssertionError(f"no check for variation {name!r}")
 
 
-@pytest.mark.parametrize("name", sorted(VARIATIONS))
-def test_variation_changes_what_it_names(name: str) -> None:
-    check_variation(name, variation_client(name))
-
-
-@pytest.mark.parametrize("name", sorted(VARIATIONS))
-def test_variation_check_fails_without_the_variation(name: str) -> None:
-    with pytest.raises(AssertionError):
-        check_variation(name, make_client())
-
-
-def test_all_variations_show_together() -> None:
-    client = variation_client(*VARIATIONS)
-    for name in sorted(VARIATIONS):
-        check_variation(name, client)
+(
+    test_variation_changes_what_it_names,
+    test_variation_check_fails_without_the_variation,
+    test_all_variations_show_together,
+) = variation_tests(VARIATIONS, check_variation, make_client, variation_client)

@@ -22,6 +22,7 @@ from conformance.sandbox.base import SandboxSettings
 from conformance.sandbox.tribute_shop import FAULTS, KEYS, SMALL_PAGE, VARIATIONS, create_app
 from conformance.specfiles import load_spec, spec_path
 from tests.conftest import assert_conforms
+from tests.sandbox.switches import variation_tests
 
 API = "tribute-shop"
 BASE = "/api/v1"
@@ -638,17 +639,8 @@ def variation_client(*names: str) -> TestClient:
     return build(variations=frozenset(names))
 
 
-@pytest.mark.parametrize("name", sorted(VARIATIONS))
-def test_variation_changes_what_it_names(name: str) -> None:
-    check_variation(name, variation_client(name))
-
-
-@pytest.mark.parametrize("name", sorted(VARIATIONS))
-def test_variation_check_fails_without_the_variation(name: str) -> None:
-    with pytest.raises(AssertionError):
-        check_variation(name, build())
-
-
-def test_all_variations_show_together() -> None:
-    for name in sorted(VARIATIONS):
-        check_variation(name, variation_client(*VARIATIONS))
+(
+    test_variation_changes_what_it_names,
+    test_variation_check_fails_without_the_variation,
+    test_all_variations_show_together,
+) = variation_tests(VARIATIONS, check_variation, build, variation_client)
