@@ -564,6 +564,8 @@ def _run(args: argparse.Namespace) -> int:
         _print_summary(result, failures, report_dir)
         print(f"{incomplete['summary']} (no baseline applied or written)", file=sys.stderr)
         return EXIT_CODES[incomplete["signal"]]
+    if code == 4 and not result["checks"]:
+        return EXIT_USAGE  # pytest has said what was wrong (a malformed -k expression): nothing to add
     idle = _nothing_tested(result, args)
     if idle:
         if report_dir is not None:
@@ -717,12 +719,12 @@ def summary_lines(result: dict[str, Any], failures: list[dict[str, Any]], report
         first = item["message"].splitlines()[0] if item["message"] else ""
         if item.get("baseline_expired"):
             first = f"(accepted until {item['baseline_expired']}, expired) {first}"
-        lines.append(f"  FAIL  {item['rule']:32} {_operation_label(item['operation']):20} {first[:140]}")
+        lines.append(f"  FAIL  {item['rule']:32} {_operation_label(item['operation']):20} {_cut(first)}")
     if len(failures) > 50:
         lines.append(f"  … and {len(failures) - 50} more (see the report)")
     for item in notes[:20]:  # a note differs from our reading but breaks no promise: it never fails the run
         first = item["message"].splitlines()[0] if item["message"] else ""
-        lines.append(f"  NOTE  {item['rule']:32} {_operation_label(item['operation']):20} {first[:140]}")
+        lines.append(f"  NOTE  {item['rule']:32} {_operation_label(item['operation']):20} {_cut(first)}")
     if len(notes) > 20:
         lines.append(f"  … and {len(notes) - 20} more notes (see the report)")
     found = {(item["rule"], item["operation"]) for item in result["findings"]}
@@ -736,10 +738,15 @@ def summary_lines(result: dict[str, Any], failures: list[dict[str, Any]], report
             "nothing: the deviation may be fixed; remove the entry"
         )
     for (rule, operation), reason in list(crashes.items())[:20]:
-        lines.append(f"  ERROR {rule:32} {_operation_label(operation):20} the check itself failed: {reason[:140]}")
+        lines.append(f"  ERROR {rule:32} {_operation_label(operation):20} the check itself failed: {_cut(reason)}")
     if report_dir is not None:
         lines.append(f"report: {report_dir / (result['api'] + '.html')} (all APIs: {report_dir / 'index.html'})")
     return lines
+
+
+def _cut(text: str, limit: int = 140) -> str:
+    """A console line's message, cut to `limit` characters with an ellipsis that says so."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _operation_label(operation: str) -> str:

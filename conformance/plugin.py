@@ -170,7 +170,13 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError("conformance.suite needs --conformance-api API (e.g. --conformance-api goat)")
         return
     from conformance.profile import ProfileError, load_profile
+    from conformance.rules import get_rule
 
+    for rule in config.getoption("conformance_rules") or ():
+        try:
+            get_rule(rule)
+        except KeyError as exc:  # as `conformance run --rule` says: a typo is not "nothing was tested"
+            raise pytest.UsageError(str(exc.args[0])) from None
     spec = config.getoption("conformance_spec") or api
     if config.getoption("conformance_spec") and not _is_worker(config):
         from conformance.speccheck import check_spec_file
@@ -277,7 +283,10 @@ def _guard_target(
     except UsageError as exc:
         message = str(exc)
     if message is None and not config.getoption("conformance_no_preflight"):
-        problem = preflight(profile, base_url, key, config.getoption("conformance_request_timeout"))
+        timeout = config.getoption("conformance_request_timeout")
+        # `conformance run` sets the progress mode; its users know the key option as --api-key
+        key_option = "--api-key" if config.getoption("conformance_progress") else "--conformance-api-key"
+        problem = preflight(profile, base_url, key, timeout, key_option=key_option)
         message = problem.message if problem is not None else None
     if message is not None:
         if sandbox is not None:

@@ -33,8 +33,13 @@ class Problem:
     finding: Any = None
 
 
-def preflight(profile: Profile, base_url: str, key: str | None, timeout: float) -> Problem | None:
-    """Returns the setup problem of this target, or None when the suite can run against it."""
+def preflight(
+    profile: Profile, base_url: str, key: str | None, timeout: float, *, key_option: str = "--api-key"
+) -> Problem | None:
+    """Returns the setup problem of this target, or None when the suite can run against it.
+
+    `key_option` is how the user's route spells the key option (the pytest route: --conformance-api-key).
+    """
     from conformance.checks.common import judge_transport
     from conformance.client import Client
     from conformance.target import auth_locations
@@ -79,7 +84,7 @@ def preflight(profile: Profile, base_url: str, key: str | None, timeout: float) 
             shown = ", ".join(f"{ask(op).status} on {op.label}" for op in protected)
             return Problem(
                 f"the key was refused ({shown}): no check could get past authentication; "
-                "check --api-key or CONFORMANCE_API_KEY (is it this server's key?)"
+                f"check {key_option} or CONFORMANCE_API_KEY (is it this server's key?)"
             )
     return None
 

@@ -165,3 +165,27 @@ def test_the_pytest_route_without_an_api_is_one_usage_line() -> None:
     assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
     assert "conformance.suite needs --conformance-api API" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_the_pytest_route_refuses_an_unknown_rule_as_the_cli_does() -> None:
+    done = subprocess.run(
+        [*PYTEST_ROUTE_GOAT, "--conformance-rule", "pagination.complet"],
+        capture_output=True,
+        text=True,
+        timeout=GUARD_S,
+        cwd=Path(__file__).parent,
+    )
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
+    assert "unknown rule id 'pagination.complet'; did you mean 'pagination.complete'?" in done.stderr
+
+
+def test_a_malformed_keyword_expression_is_said_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """pytest names the syntax error; 'nothing was tested ... widen the selection' would mislead."""
+    assert main(["run", "goat", "-k", "bad syntax(", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "Wrong expression passed to '-k'" in err and "nothing was tested" not in err
+
+
+def test_the_refused_key_message_names_the_routes_own_option() -> None:
+    done = pytest_route(key="not-the-key")
+    assert "check --conformance-api-key or CONFORMANCE_API_KEY" in done.stderr, done.stderr
