@@ -33,6 +33,7 @@ class Terminated(KeyboardInterrupt):
 
 
 _SIGTERM_SEEN = threading.Event()
+_SIGINT_SEEN = threading.Event()
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:
@@ -40,23 +41,36 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
-def reraise_swallowed() -> None:
-    """Raises again an interrupt that a library caught and reported (Schemathesis' `Interrupted` event).
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    _SIGINT_SEEN.set()
+    raise KeyboardInterrupt()
 
-    Schemathesis stops on Ctrl-C or our `Terminated` and says so in an event instead of raising: the run
-    must not then carry on as if the engine had finished.
+
+def reraise_swallowed() -> None:
+    """Raises again an interrupt that a library caught (Schemathesis catches Ctrl-C and our `Terminated`).
+
+    Schemathesis may report it as an event, or only skip the phase it was in and go on: either way the run
+    must stop as interrupted, not carry on as if the engine had finished. Does nothing when no signal came.
     """
-    raise Terminated() if _SIGTERM_SEEN.is_set() else KeyboardInterrupt()
+    if _SIGTERM_SEEN.is_set():
+        raise Terminated()
+    if _SIGINT_SEEN.is_set():
+        raise KeyboardInterrupt()
 
 
 def install_sigterm() -> Callable[[], None]:
-    """Makes SIGTERM raise `Terminated`; returns the function that restores the previous handler."""
+    """Makes SIGTERM raise `Terminated` and notes SIGINT (still a KeyboardInterrupt) so that a swallowed one is
+    seen; returns the function that restores the previous handlers."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
+    _SIGTERM_SEEN.clear()
+    _SIGINT_SEEN.clear()
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous_int = signal.signal(signal.SIGINT, _raise_interrupt)
 
     def restore() -> None:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
     return restore
 

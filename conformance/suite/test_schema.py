@@ -16,6 +16,7 @@ import pytest
 
 from conformance.checks.schema import infrastructure_refusal, tolerated_input
 from conformance.findings import Finding, finding
+from conformance.interrupt import reraise_swallowed
 from conformance.profile import resolve_pointer
 from conformance.scheduling import ENGINE, STATEFUL, engine_scope, scope_operations
 from conformance.suite.conftest import Verdict
@@ -164,10 +165,11 @@ def run_engine(target: Target, progress: Any = None, scope: str = ENGINE) -> Eng
             result.errors.append(f"{label}: {_error_text(event)}")
         elif isinstance(event, events.FatalError):
             result.errors.append(f"Schemathesis stopped: {_error_text(event)}")
-        elif isinstance(event, events.Interrupted):
-            from conformance.interrupt import reraise_swallowed
-
-            reraise_swallowed()  # Ctrl-C or SIGTERM during the engine: the run was interrupted, not finished
+        if isinstance(event, events.Interrupted | events.PhaseFinished):
+            # Ctrl-C or SIGTERM during the engine: the run was interrupted, not finished (the engine may have
+            # swallowed it and only skipped a phase)
+            reraise_swallowed()
+    reraise_swallowed()
     return result
 
 
