@@ -38,3 +38,29 @@ def variation_tests(
         test_variation_check_fails_without_the_variation,
         test_all_variations_show_together,
     )
+
+
+Probe = Callable[[Any], bool]
+
+
+def probe_tests(
+    variations: dict[str, str],
+    probes: dict[str, Probe],
+    options: dict[str, dict[str, Any]],
+    varied: Callable[..., Any],
+) -> tuple[Callable[[], None], Callable[[str], None]]:
+    """Returns the two probe tests: every variation has a probe, and each probe is false without it, true with it.
+
+    `varied(*names, **options)` builds a client of the sandbox showing `names`.
+    """
+
+    def test_every_variation_has_a_probe() -> None:
+        assert set(variations) == set(probes)
+
+    @pytest.mark.parametrize("variation", sorted(probes))
+    def test_each_variation_changes_the_sandbox(variation: str) -> None:
+        probe, extra = probes[variation], options.get(variation, {})
+        assert not probe(varied(**extra)), "the plain sandbox already shows the variation"
+        assert probe(varied(variation, **extra)), f"{variation}: {variations[variation]}"
+
+    return test_every_variation_has_a_probe, test_each_variation_changes_the_sandbox

@@ -22,6 +22,7 @@ from conformance.sandbox.base import SandboxSettings
 from conformance.sandbox.gaming_goods.tokens import DEMO_TOKEN, OTHER_USER, issue_token
 from conformance.sandbox.runner import running_sandbox
 from tests.conftest import assert_conforms
+from tests.sandbox.switches import probe_tests
 
 API = "gaming-goods"
 BASE = gaming_goods.BASE_PATH
@@ -758,15 +759,9 @@ VARIATION_PROBES: dict[str, Callable[[TestClient], bool]] = {
 VARIATION_OPTIONS: dict[str, dict[str, Any]] = {"higher-rate-limit": {"rate_limit": (2, 60)}}
 
 
-def test_every_variation_has_a_probe() -> None:
-    assert set(gaming_goods.VARIATIONS) == set(VARIATION_PROBES)
-
-
-@pytest.mark.parametrize("variation", sorted(VARIATION_PROBES))
-def test_each_variation_changes_the_sandbox(variation: str) -> None:
-    probe, options = VARIATION_PROBES[variation], VARIATION_OPTIONS.get(variation, {})
-    assert not probe(varied(**options)), "the plain sandbox already shows the variation"
-    assert probe(varied(variation, **options)), f"{variation}: {gaming_goods.VARIATIONS[variation]}"
+test_every_variation_has_a_probe, test_each_variation_changes_the_sandbox = probe_tests(
+    gaming_goods.VARIATIONS, VARIATION_PROBES, VARIATION_OPTIONS, varied
+)
 
 
 def test_all_variations_together_still_answer_the_documented_basics() -> None:

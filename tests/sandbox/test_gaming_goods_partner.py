@@ -20,6 +20,7 @@ from conformance.rules import RULES
 from conformance.sandbox.base import SandboxSettings
 from conformance.target import fill_variables
 from tests.conftest import assert_conforms
+from tests.sandbox.switches import probe_tests
 
 API = "gaming-goods-partner"
 KEY = partner.KEYS["full"]
@@ -746,15 +747,9 @@ VARIATION_PROBES: dict[str, Callable[[TestClient], bool]] = {
 VARIATION_OPTIONS: dict[str, dict[str, Any]] = {"higher-rate-limit": {"rate_limit": (2, 60)}}
 
 
-def test_every_variation_has_a_probe() -> None:
-    assert set(partner.VARIATIONS) == set(VARIATION_PROBES)
-
-
-@pytest.mark.parametrize("variation", sorted(VARIATION_PROBES))
-def test_each_variation_changes_the_sandbox(variation: str) -> None:
-    probe, options = VARIATION_PROBES[variation], VARIATION_OPTIONS.get(variation, {})
-    assert not probe(make_varied(**options)), "the plain sandbox already shows the variation"
-    assert probe(make_varied(variation, **options)), f"{variation}: {partner.VARIATIONS[variation]}"
+test_every_variation_has_a_probe, test_each_variation_changes_the_sandbox = probe_tests(
+    partner.VARIATIONS, VARIATION_PROBES, VARIATION_OPTIONS, make_varied
+)
 
 
 def test_a_clamped_limit_is_echoed_as_100() -> None:

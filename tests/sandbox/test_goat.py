@@ -19,6 +19,7 @@ from conformance.rules import RULES
 from conformance.sandbox import goat
 from conformance.sandbox.base import SandboxSettings
 from tests.conftest import assert_conforms
+from tests.sandbox.switches import probe_tests
 
 FULL, LIMITED = goat.KEYS["full"], goat.KEYS["limited"]
 EXAMPLE_PRODUCT, EXAMPLE_ORDER, EXAMPLE_PAYMENT = "prod_01HX9R2Q2C", "ord_01HX9R8NQ4", "pay_01HX9S0H5Y"
@@ -675,15 +676,9 @@ VARIATION_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def test_every_variation_has_a_probe() -> None:
-    assert set(goat.VARIATIONS) == set(VARIATION_PROBES)
-
-
-@pytest.mark.parametrize("variation", sorted(VARIATION_PROBES))
-def test_each_variation_changes_the_sandbox(variation: str) -> None:
-    probe, options = VARIATION_PROBES[variation], VARIATION_OPTIONS.get(variation, {})
-    assert not probe(make_varied(**options)), "the plain sandbox already shows the variation"
-    assert probe(make_varied(variation, **options)), f"{variation}: {goat.VARIATIONS[variation]}"
+test_every_variation_has_a_probe, test_each_variation_changes_the_sandbox = probe_tests(
+    goat.VARIATIONS, VARIATION_PROBES, VARIATION_OPTIONS, make_varied
+)
 
 
 def test_newest_first_walks_every_product_once() -> None:
