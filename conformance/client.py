@@ -19,7 +19,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -32,7 +32,17 @@ from conformance import __version__
 from conformance.exchange import REDACTED, Exchange, redact
 from conformance.transport import DEFAULT_PORTS, TRANSPORT_ERRORS, DeadlineTransport, Inflater, classify, deadline
 
-__all__ = ["REDACTED", "UNSET", "AuthLocation", "Client", "Exchange", "RatePolicy", "redact"]
+__all__ = [
+    "REDACTED",
+    "UNSET",
+    "AuthLocation",
+    "Client",
+    "Exchange",
+    "RatePolicy",
+    "engine_limiter",
+    "redact",
+    "window_allowance",
+]
 
 UNSET: Any = object()  # sentinel: "no body" (None is a JSON body: null)
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -75,27 +85,56 @@ class RatePolicy:
             raise ValueError(f"RatePolicy needs requests >= 1 and window_s > 0, not {self.requests}/{self.window_s}")
 
 
-class _Limiter:
-    """A sliding-window log: at most `capacity` sends in any `window_s` (shared by threads)."""
+def window_allowance(requests: int) -> int:
+    """The requests the suite spends of a window of `requests`: all but a 5 % margin (rounded down).
 
-    def __init__(self, capacity: int, window_s: float) -> None:
+    The margin leaves room for what the client does not see (another client on the same key, the server
+    counting a retried or bunched arrival twice); 100 per minute gives 95, 10 per second all 10 (the
+    limiter's wider window is the margin there).
+    """
+    return max(1, requests - requests // 20)
+
+
+class _Limiter:
+    """A sliding-window log: at most `capacity` sends in any `window_s` (shared by threads).
+
+    It spends a window's allowance at once, at the server's speed, then waits for the window to pass:
+    against 100 per minute a run of 150 requests takes about one minute, not 150 × 0.6 s. No span of
+    `window_s` ever holds more than `capacity` sends, so a fixed window (whatever its phase) and a
+    sliding one are both kept. `clock` and `sleep` are seams for tests.
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        window_s: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        on_full: Callable[[], bool] | None = None,
+    ) -> None:
         self.capacity = capacity
+        self._on_full = on_full
         # A small margin: the server counts arrivals, which network jitter can bunch together.
         self.window_s = window_s + min(0.05 * window_s, 0.25)
+        self._clock = clock
+        self._sleep = sleep
         self._sent: deque[float] = deque()
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
         while True:
             with self._lock:
-                now = time.monotonic()
+                now = self._clock()
                 while self._sent and self._sent[0] <= now - self.window_s:
                     self._sent.popleft()
                 if len(self._sent) < self.capacity:
                     self._sent.append(now)
                     return
                 wait = self._sent[0] + self.window_s - now
-            time.sleep(wait)
+            if self._on_full is not None and self._on_full():
+                continue  # what ran at the window's end took time: look again
+            self._sleep(wait)
 
 
 @dataclass(frozen=True)
@@ -188,17 +227,37 @@ class Client:
         self.set_rate(rate)
         self._resume_at = 0.0  # monotonic time before which the server said Remaining 0
         self._resume_lock = threading.Lock()
+        self._window_end_tasks: list[Callable[[], object]] = []
         self._user_agent = f"api-conformance/{__version__}"
         # A server that stopped answering must not cost timeout × every remaining request.
         self._silent_in_a_row = _Counter()
+
+    def at_window_end(self, task: Callable[[], object]) -> None:
+        """Runs `task` once, the next time a paced request finds the window spent, before waiting for the next.
+
+        For the burst probe: there the window has only its margin left, so the burst costs a few requests,
+        and its wait for Reset is the wait the client had to do anyway.
+        """
+        with self._resume_lock:
+            self._window_end_tasks.append(task)
+
+    def _window_spent(self) -> bool:
+        """Runs the tasks waiting for the window's end; True when there were any."""
+        with self._resume_lock:
+            tasks, self._window_end_tasks = self._window_end_tasks, []
+        for task in tasks:
+            task()
+        return bool(tasks)
 
     def set_rate(self, rate: RatePolicy | None) -> None:
         """Paces to `rate` from now on (e.g. the limit the server advertises instead of the documented one)."""
         limiter = None
         if rate is not None:
             # A whole number of requests per window: 10 per 1 s split in 3 is 3 per 0.9 s.
-            capacity = max(1, rate.requests // self.share)
-            limiter = _Limiter(capacity, rate.window_s * capacity * self.share / rate.requests)
+            allowance = window_allowance(rate.requests)
+            capacity = max(1, allowance // self.share)
+            window_s = rate.window_s * capacity * self.share / allowance
+            limiter = _Limiter(capacity, window_s, on_full=self._window_spent)
         # Swapped at once, so a request in another thread never finds no limiter in between.
         self.rate, self._limiter = rate, limiter
 
@@ -493,16 +552,27 @@ class Client:
             extensions={"timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}},
         )
 
+    def pace(self) -> None:
+        """Waits until one more request fits the window (for requests another library sends, the engine's)."""
+        self._pace()
+
     def _pace(self) -> None:
         with self._resume_lock:
             wait = self._resume_at - time.monotonic()
+        if wait > 0 and self._window_spent():
+            with self._resume_lock:
+                wait = self._resume_at - time.monotonic()
         if wait > 0:
             time.sleep(wait)
         if self._limiter is not None:
             self._limiter.acquire()
 
     def _note_rate_headers(self, headers: httpx.Headers) -> None:
-        """Remembers "Remaining 0 until Reset" so that the next paced request waits for the reset."""
+        """Remembers "Remaining down to the margin until Reset" so that the next paced request waits for the reset.
+
+        The server's count wins over the limiter's log: requests the client did not send (a burst probe,
+        another client on the key) used the window too.
+        """
         rate = self.rate
         if rate is None or not rate.remaining_header or not rate.reset_header:
             return
@@ -511,11 +581,34 @@ class Client:
         except ValueError:
             return
         delay = _reset_delay(headers.get(rate.reset_header))
-        if remaining > 0 or delay is None or delay <= 0:
+        # The margin of the limit the server states (a --pace above it must not make every request wait).
+        stated = headers.get(rate.limit_header or "", "").strip()
+        limit = int(stated) if stated.isdigit() and int(stated) > 0 else rate.requests
+        if remaining > limit - window_allowance(limit) or delay is None or delay <= 0:
             return
         with self._resume_lock:
             # A little past the reset: Reset is rounded to whole seconds by most servers.
             self._resume_at = max(self._resume_at, time.monotonic() + min(delay + 0.05, self.max_wait_s))
+
+
+def engine_limiter(client: Client) -> Any:
+    """A Schemathesis rate limiter that takes its turns from `client`'s window.
+
+    Schemathesis' own limiter spaces requests evenly, and apart from the client's: one shared window
+    lets the engine spend what the limit allows now, and never the client's share too. Schemathesis
+    only calls `try_acquire` on an instance of pyrate_limiter's `Limiter`.
+    """
+    from pyrate_limiter import Limiter
+
+    class _Shared(Limiter):  # type: ignore[misc]
+        def __init__(self) -> None:  # no bucket of its own
+            pass
+
+        def try_acquire(self, *args: Any, **kwargs: Any) -> bool:
+            client.pace()
+            return True
+
+    return _Shared()
 
 
 def _size(n: int) -> str:

@@ -11,11 +11,11 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 import httpx
 
-__all__ = ["MASKED_HEADERS", "REDACTED", "Exchange", "redact"]
+__all__ = ["MASKED_HEADERS", "REDACTED", "Exchange", "hide_url_credentials", "redact", "url_secrets"]
 
 REDACTED = "[REDACTED]"
 MASKED_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie"})
@@ -48,6 +48,30 @@ def redact(text: str, secrets: Iterable[str], *, evidence: bool = False) -> str:
         else:
             text = re.sub(rf"(?<![{word}]){re.escape(form)}(?![{word}])", REDACTED, text)
     return text
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The password of `url`'s `user:password@` (as written and decoded), a secret like the API key."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if not password:
+        return ()
+    return tuple(dict.fromkeys([password, unquote(password)]))
+
+
+def hide_url_credentials(text: str, url: str, secrets: Iterable[str] = ()) -> str:
+    """Returns `text` without the `user:password@` of `url` after any `://`, its password and `secrets` redacted.
+
+    A base URL may carry credentials (`https://bob:pw@staging.example/v1`): the requests keep them, no
+    output shows them (console, reports, evidence). Only `url`'s own userinfo is dropped, so a URL with
+    another user in a response body stays as the server sent it.
+    """
+    match = re.match(r"(?i)[a-z][a-z0-9+.-]*://([^/?#]*@)", url.strip())
+    if match:
+        text = text.replace("://" + match[1], "://")
+    return redact(text, (*url_secrets(url), *secrets))
 
 
 def _redact_url(url: str, secrets: Sequence[str]) -> str:
@@ -113,8 +137,15 @@ class Exchange:
             ) from None
 
     def header(self, name: str) -> str | None:
-        """Returns a response header (case-insensitive; repeated headers joined by ", ") or None."""
-        value: str | None = self.response_headers.get(name)
+        """Returns a response header (case-insensitive; repeated headers joined by ", ") or None.
+
+        `Name;key` is a parameter of a structured-field header (RFC 9651) instead: `RateLimit;r` of
+        `RateLimit: "default";r=50;t=30` is "50" (the IETF RateLimit and RateLimit-Policy headers).
+        """
+        field, _, key = name.partition(";")
+        value: str | None = self.response_headers.get(field)
+        if key and value is not None:
+            return _structured_param(value, key.strip())
         return value
 
     @property
@@ -157,3 +188,13 @@ class Exchange:
             },
             "response": response,
         }
+
+
+def _structured_param(value: str, key: str) -> str | None:
+    """The parameter `key` of the first member of a structured-field list ("default";q=100;w=60 → q: "100")."""
+    first = value.split(",", 1)[0]
+    for param in first.split(";")[1:]:
+        name, _, raw = param.strip().partition("=")
+        if name.strip().lower() == key.lower():
+            return raw.strip().strip('"') or None
+    return None

@@ -83,7 +83,7 @@ def finding(
     secrets: tuple[str, ...] = (),
     tier: str | None = None,
 ) -> Finding:
-    """Returns a Finding whose tier and source come from the profile section `rule`.
+    """Returns a Finding whose tier and source come from the profile section `rule` (else the rule's default tier).
 
     `exchange` (a client Exchange) becomes redacted evidence.
     """
@@ -93,7 +93,7 @@ def finding(
         rule_id=rule_id,
         operation=operation,
         message=message,
-        tier=tier or section.get("tier", "documented"),
+        tier=tier or section.get("tier") or get_rule(rule_id).tier,
         source=section.get("source", ""),
         evidence=evidence,
     )

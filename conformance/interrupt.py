@@ -19,6 +19,7 @@ __all__ = [
     "Terminated",
     "incomplete",
     "install_sigterm",
+    "interrupted_by",
     "mark_junit_incomplete",
     "reraise_swallowed",
     "signal_name",
@@ -56,6 +57,13 @@ def reraise_swallowed() -> None:
         raise Terminated()
     if _SIGINT_SEEN.is_set():
         raise KeyboardInterrupt()
+
+
+def interrupted_by() -> str | None:
+    """The signal that interrupted this run ("SIGTERM" or "SIGINT"), or None."""
+    if _SIGTERM_SEEN.is_set():
+        return "SIGTERM"
+    return "SIGINT" if _SIGINT_SEEN.is_set() else None
 
 
 def install_sigterm() -> Callable[[], None]:

@@ -3,8 +3,9 @@
 Registered through the `pytest11` entry point. Without `--api` it stays silent: it adds its
 options and nothing else, so other projects' runs are not disturbed. With `--api` it loads the
 spec, starts the embedded sandbox when no `--base-url` is given, collects every finding the
-suite reports (on xdist workers too, through the reports' user properties), and writes
-`DIR/<api>.json` and `DIR/<api>.junit.xml` with `--report-dir`.
+suite reports (on xdist workers too, through the reports' user properties), and writes the
+reports (`DIR/<api>.json`, `.junit.xml`, `.html`, `.sarif`, `.wfc.json`, `.wfc.sh`, `DIR/index.html`)
+with `--conformance-report-dir`.
 """
 
 from __future__ import annotations
@@ -51,13 +52,33 @@ class RunState:
     """Differences from our reading of the documents that break no promise: shown, never failing the run."""
     checks: list[dict[str, Any]] = field(default_factory=list)
     requests_sent: int = 0
+    requests_by_rule: dict[str, int] = field(default_factory=dict)
+    plan: dict[str, Any] | None = None
+    """The request plan of `--budget` (conformance/plan.py): what fits, what was skipped to fit."""
+    """Requests each test sent, charged to its first rule (the engine's to the schema test that ran it)."""
     sandbox: contextlib.ExitStack | None = None
     result: dict[str, Any] | None = None
     interrupted: str | None = None
     """SIGINT or SIGTERM when the run was cut short: its reports are marked incomplete."""
     selected: list[str] = field(default_factory=list)
     ran: set[str] = field(default_factory=set)
+    selection: dict[str, Any] = field(default_factory=dict)
+    """What narrowed the run to part of the suite (rules, -k, -m, named tests): its SARIF category says it."""
     restore_sigterm: Any = None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The key and the base URL's password: never shown (requests still carry both)."""
+        from conformance.exchange import url_secrets
+
+        return tuple(secret for secret in (self.api_key, *url_secrets(self.base_url)) if secret)
+
+    @property
+    def public_base_url(self) -> str:
+        """The base URL as every output shows it: without `user:password@`."""
+        from conformance.exchange import hide_url_credentials
+
+        return hide_url_credentials(self.base_url, self.base_url)
 
 
 run_state_key = pytest.StashKey[RunState]()
@@ -69,7 +90,8 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption(
         "--conformance-api",
         default=None,
-        help="API slug to check (goat, gaming-goods, …); without it the plugin does nothing.",
+        help="API slug to check (goat, gaming-goods, …; default: the `api` of --conformance-spec's profile); "
+        "without it or --conformance-spec the plugin does nothing.",
     )
     if not _base_url_is_owned(pluginmanager):
         group.addoption(
@@ -81,8 +103,17 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption(
         "--conformance-api-key", default=None, help="API key (default: $CONFORMANCE_API_KEY, or the sandbox's key)."
     )
-    group.addoption("--conformance-spec", default=None, help="Spec file to use instead of the bundled one.")
-    group.addoption("--conformance-report-dir", default=None, help="Write DIR/<api>.json and DIR/<api>.junit.xml.")
+    group.addoption(
+        "--conformance-spec",
+        default=None,
+        help="Spec file with an x-conformance profile: any API's, or one to use instead of the bundled one.",
+    )
+    group.addoption(
+        "--conformance-report-dir",
+        default=None,
+        help="Write DIR/<api>.json, .junit.xml, .html, .sarif (not for an interrupted run or one that tested "
+        "nothing), .wfc.json and .wfc.sh, and DIR/index.html.",
+    )
     group.addoption(
         "--conformance-allow-writes",
         action="store_true",
@@ -97,6 +128,12 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     )
     group.addoption("--conformance-seed", type=int, default=None, help="Seed of the property tests.")
     group.addoption("--conformance-max-examples", type=int, default=None, help="Property-test examples per operation.")
+    group.addoption(
+        "--conformance-budget",
+        default=None,
+        metavar="SECONDS|Nreq",
+        help="Bound the run: plan the requests and skip what does not fit (reported as skipped for budget).",
+    )
     group.addoption(
         "--conformance-request-timeout", type=float, default=10.0, help="Timeout of each request, in seconds."
     )
@@ -164,10 +201,12 @@ def _is_worker(config: pytest.Config) -> bool:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     api = config.getoption("conformance_api", None)
-    if not api:
+    if not api and not config.getoption("conformance_spec", None):
         if any(str(arg).split("::")[0].startswith("conformance.suite") for arg in config.args):
             # collecting the suite without an API would fail in every module: one line instead
-            raise pytest.UsageError("conformance.suite needs --conformance-api API (e.g. --conformance-api goat)")
+            raise pytest.UsageError(
+                "conformance.suite needs --conformance-api API (e.g. --conformance-api goat) or --conformance-spec FILE"
+            )
         return
     from conformance.profile import ProfileError, load_profile
     from conformance.rules import get_rule
@@ -189,6 +228,7 @@ def pytest_configure(config: pytest.Config) -> None:
         profile = load_profile(spec)
     except ProfileError as exc:
         raise pytest.UsageError(f"{exc}") from None
+    api = api or profile.api  # any spec names its API in its profile
     if profile.api != api:
         raise pytest.UsageError(f"the spec {spec} describes {profile.api!r}, not {api!r}")
     handed = getattr(config, "workerinput", {}).get(WORKER_INPUT, {})  # from the controller, on xdist workers
@@ -199,7 +239,11 @@ def pytest_configure(config: pytest.Config) -> None:
     base_url = config.getoption("base_url")
     sandbox_stack = None
     if not base_url and not _is_worker(config):
+        from conformance.sandbox import SANDBOXES
         from conformance.sandbox.runner import running_sandbox
+
+        if api not in SANDBOXES:
+            raise pytest.UsageError(f"no sandbox serves {api!r}; pass --base-url URL of the server to check")
 
         rate = config.getoption("conformance_sandbox_rate_limit") or os.environ.get("CONFORMANCE_SANDBOX_RATE_LIMIT")
         rate_limit = None
@@ -245,6 +289,7 @@ def pytest_configure(config: pytest.Config) -> None:
         report_dir=Path(report_dir) if report_dir else None,
         sandbox=sandbox_stack,
     )
+    state.selection = _selection(config)
     config.stash[run_state_key] = state
     if _is_worker(config):
         return
@@ -256,11 +301,33 @@ def pytest_configure(config: pytest.Config) -> None:
     if mode:
         from conformance.progress import PLUGIN_NAME, Progress
 
-        progress = Progress(config, api=api, base_url=state.base_url, quiet=mode == "quiet")
+        progress = Progress(config, api=api, base_url=state.public_base_url, quiet=mode == "quiet")
         config.pluginmanager.register(progress, PLUGIN_NAME)
     if state.report_dir and not config.option.xmlpath:
         state.report_dir.mkdir(parents=True, exist_ok=True)
         config.option.xmlpath = str(state.report_dir / f"{api}.junit.xml")
+
+
+def _selection(config: pytest.Config) -> dict[str, Any]:
+    """The options that ran part of the suite only: rules, `-k`, `-m`, test paths or ids other than the suite."""
+    suite = Path(__file__).resolve().parent / "suite"
+    selection: dict[str, Any] = {}
+    rules = sorted(set(config.getoption("conformance_rules") or ()))
+    if rules:
+        selection["rules"] = rules
+    if getattr(config.option, "keyword", ""):
+        selection["keyword"] = config.option.keyword
+    if getattr(config.option, "markexpr", ""):
+        selection["markers"] = config.option.markexpr
+    tests = [
+        str(arg)
+        for arg in config.args
+        if str(arg) != "conformance.suite" and Path(str(arg)).resolve() != suite  # the whole suite
+    ]
+    tests += [f"not {item}" for item in config.getoption("deselect", None) or ()]
+    if tests:
+        selection["tests"] = sorted(tests)
+    return selection
 
 
 def _guard_target(
@@ -271,8 +338,9 @@ def _guard_target(
     A URL that is no http(s) URL, a missing key, and what the pre-flight probe finds (no answer, no
     documented route, the key refused) stop the run as a usage error before any test runs.
     """
-    from conformance.cli import UsageError, check_base_url
+    from conformance.cli import UsageError
     from conformance.preflight import preflight
+    from conformance.run import check_base_url
 
     message = None
     try:
@@ -291,7 +359,9 @@ def _guard_target(
     if message is not None:
         if sandbox is not None:
             sandbox.close()
-        raise pytest.UsageError(f"{message}")
+        from conformance.exchange import hide_url_credentials
+
+        raise pytest.UsageError(hide_url_credentials(message, base_url))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -331,13 +401,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """
     report = yield
     state = item.config.stash.get(run_state_key, None)
-    if state is not None and state.api_key:
-        _redact_report(report, (state.api_key,))
+    if state is not None and (state.api_key or "@" in state.base_url):
+        _redact_report(report, state.secrets, state.base_url)
     return report
 
 
-def _redact_report(report: pytest.TestReport, secrets: tuple[str, ...]) -> None:
-    from conformance.exchange import redact
+def _redact_report(report: pytest.TestReport, secrets: tuple[str, ...], base_url: str = "") -> None:
+    """Redacts `secrets` and drops the base URL's `user:password@` (conformance/exchange.py)."""
+    from conformance.exchange import hide_url_credentials
+
+    def redact(text: str, secrets: tuple[str, ...]) -> str:
+        return hide_url_credentials(text, base_url, secrets)
 
     if isinstance(report.longrepr, tuple):  # a skip: (path, line, reason)
         path, line, reason = report.longrepr
@@ -381,6 +455,7 @@ class Collector:
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self.state.selected = list(ids)
 
+    @pytest.hookimpl(tryfirst=True)  # before the terminal's report of it, which can itself fail
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         from conformance.interrupt import signal_name
 
@@ -391,7 +466,11 @@ class Collector:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             state.ran.add(report.nodeid)
         props = dict(report.user_properties)
-        state.requests_sent += sum(int(str(v)) for k, v in report.user_properties if k == REQUESTS_PROPERTY)
+        sent = sum(int(str(v)) for k, v in report.user_properties if k == REQUESTS_PROPERTY)
+        state.requests_sent += sent
+        if sent:
+            first_rule = next((str(v) for k, v in report.user_properties if k == RULE_PROPERTY), "(no rule)")
+            state.requests_by_rule[first_rule] = state.requests_by_rule.get(first_rule, 0) + sent
         found: list[dict[str, Any]] = []
         for key, value in report.user_properties:
             if key == FINDINGS_PROPERTY:
@@ -442,16 +521,18 @@ class Collector:
             session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
             self.nothing_tested = True
         if self.state.report_dir:
-            from conformance.cli import write_reports
+            from conformance.report.writer import write_reports
 
-            write_reports(self.state.result, self.state.report_dir)  # JSON, HTML and index, as `conformance run`
+            # JSON, SARIF (unless the run cannot stand for its category: conformance/report/sarif.py), WFC, HTML
+            # and index, as `conformance run`
+            write_reports(self.state.result, self.state.report_dir, self.config.getoption("conformance_spec"))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """The pytest route's closing lines: the summary `conformance run` prints (which prints its own)."""
         result = self.state.result
         if result is None or self.config.getoption("conformance_progress"):
             return
-        from conformance.cli import summary_lines
+        from conformance.report.console import summary_lines
 
         terminalreporter.section("conformance")
         failures = [item for item in result["findings"] if not item.get("accepted")]
@@ -468,10 +549,11 @@ def build_result(state: RunState, *, seed: int | None) -> dict[str, Any]:
     findings = _dedupe(state.findings)
     result = {
         "api": state.api,
-        "base_url": state.base_url,
+        "base_url": state.public_base_url,
         "started_at": state.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "duration_s": round(time.monotonic() - state.started, 3),
         "requests_sent": state.requests_sent,
+        "requests_by_rule": dict(sorted(state.requests_by_rule.items(), key=lambda item: (-item[1], item[0]))),
         "seed": seed,
         "tool_version": __version__,
         "summary": {"passed": 0, "failed": 0, "skipped": 0, "accepted": 0},
@@ -479,6 +561,10 @@ def build_result(state: RunState, *, seed: int | None) -> dict[str, Any]:
         "findings": findings,
         "notes": _dedupe(state.notes),
     }
+    if state.plan:
+        result["plan"] = state.plan
+    if state.selection:
+        result["selection"] = state.selection
     if state.interrupted:
         from conformance.interrupt import incomplete
 
@@ -501,15 +587,6 @@ def _dedupe(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
             seen.add(key)
             unique.append(item)
     return unique
-
-
-def write_result(result: dict[str, Any], report_dir: Path) -> Path:
-    report_dir.mkdir(parents=True, exist_ok=True)
-    path = report_dir / f"{result['api']}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
-    return path
 
 
 def record_findings(item: pytest.Item, findings: list[Finding], *, notes: bool = False) -> None:

@@ -40,7 +40,7 @@ def preflight(
 
     `key_option` is how the user's route spells the key option (the pytest route: --conformance-api-key).
     """
-    from conformance.checks.common import judge_transport
+    from conformance.checks.transport import judge_transport
     from conformance.client import Client
     from conformance.target import auth_locations
 

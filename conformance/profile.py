@@ -8,7 +8,7 @@ recipe into a concrete request against any server.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ class Operation:
     path: str  # template, relative to the base URL
     definition: dict[str, Any]
     parameters: tuple[dict[str, Any], ...]
+    public: bool | None = None  # set by Profile: the profile's public operations and those the spec leaves open
 
     def param(self, name: str, location: str | None = None) -> dict[str, Any] | None:
         for parameter in self.parameters:
@@ -57,7 +58,12 @@ class Operation:
 
     @property
     def is_public(self) -> bool:
-        return self.definition.get("security") == []
+        """Set by Profile; else whether the operation's own `security` allows anonymous requests ([] or [{}])."""
+        if self.public is not None:
+            return self.public
+        from conformance.presets import effective_security
+
+        return "security" in self.definition and not effective_security({}, self.definition)
 
     @property
     def request_media_types(self) -> list[str]:
@@ -87,12 +93,38 @@ def schema_validator(spec: dict[str, Any], pointer: str) -> Any:
     from referencing import Registry
     from referencing.jsonschema import DRAFT202012
 
+    if str(spec.get("openapi", "")).startswith("3.0"):
+        spec = _schemas_of_openapi_30(spec)
     registry: Registry[Any] = Registry().with_resource(SPEC_URI, DRAFT202012.create_resource(spec))
     return jsonschema.Draft202012Validator(
         {"$ref": f"{SPEC_URI}#{pointer}"},
         registry=registry,
         format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
     )
+
+
+def _schemas_of_openapi_30(node: Any) -> Any:
+    """An OpenAPI 3.0 document with its schema dialect spelled as JSON Schema 2020-12 (which 3.1 uses).
+
+    3.0's `nullable: true` becomes a `"null"` type, and its boolean `exclusiveMinimum`/`exclusiveMaximum`
+    the numeric form: else a null the spec allows, or a bound it excludes, would be judged wrongly.
+    """
+    if isinstance(node, list):
+        return [_schemas_of_openapi_30(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _schemas_of_openapi_30(value) for key, value in node.items()}
+    if out.get("nullable") is True:
+        kind = out.get("type")
+        if isinstance(kind, str):
+            out["type"] = [kind, "null"]
+        if isinstance(out.get("enum"), list) and None not in out["enum"]:
+            out["enum"] = [*out["enum"], None]
+    for flag, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(out.get(flag), bool):
+            if out.pop(flag) and bound in out:
+                out[flag] = out.pop(bound)
+    return out
 
 
 def resolve_pointer(document: Any, pointer: str) -> Any:
@@ -155,10 +187,28 @@ class Profile:
     def __init__(self, spec: dict[str, Any], *, path: Path | None = None) -> None:
         if "x-conformance" not in spec:
             raise ProfileError(f"{path or 'spec'}: /x-conformance: the spec has no conformance profile")
+        from conformance.presets import expand
+
         self.spec = spec
         self.path = path
-        self.data: dict[str, Any] = spec["x-conformance"]
-        self.operations = {op.operation_id: op for op in iter_operations(spec)}
+        self.raw: dict[str, Any] = spec["x-conformance"]
+        operations = iter_operations(spec)
+        try:
+            self.data: dict[str, Any] = expand(spec, self.raw, operations)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ProfileError(f"{path or 'spec'}: /x-conformance: incomplete profile ({exc})") from None
+        public = set(self.data["auth"]["public"])
+        self.operations = {
+            op.operation_id: replace(op, public=op.is_public or op.operation_id in public) for op in operations
+        }
+        protected = sorted(op_id for op_id, op in self.operations.items() if not op.is_public)
+        if protected and not self.data["auth"]["locations"]:
+            named = ", ".join(protected[:3]) + (f" and {len(protected) - 3} more" if len(protected) > 3 else "")
+            raise ProfileError(
+                f"{path or 'spec'}: /x-conformance/auth: {named} {'needs' if len(protected) == 1 else 'need'} a key "
+                "but the profile gives no `auth.locations` (or say `auth: {public: all, ...}` for an API that needs "
+                "none)"
+            )
         self._envelope_validator: Any = None
 
     @property
@@ -183,14 +233,22 @@ class Profile:
 
     @property
     def envelope_schema(self) -> dict[str, Any]:
-        ref = self.data["errors"]["envelope"]["$ref"]
-        schema: dict[str, Any] = resolve_pointer(self.spec, ref[1:])
+        envelope = self.data["errors"]["envelope"]
+        if "schema" in envelope:  # written in the profile (a preset's)
+            return dict(envelope["schema"])
+        schema: dict[str, Any] = resolve_pointer(self.spec, envelope["$ref"][1:])
         return schema
 
     def envelope_errors(self, body: Any) -> list[str]:
         """Returns why `body` is not the API's error envelope (empty: it is)."""
         if self._envelope_validator is None:
-            self._envelope_validator = schema_validator(self.spec, self.data["errors"]["envelope"]["$ref"][1:])
+            envelope = self.data["errors"]["envelope"]
+            if "schema" in envelope:
+                import jsonschema
+
+                self._envelope_validator = jsonschema.Draft202012Validator(envelope["schema"])
+            else:
+                self._envelope_validator = schema_validator(self.spec, envelope["$ref"][1:])
         return [
             f"{'/'.join(map(str, e.absolute_path)) or 'body'}: {e.message}"
             for e in self._envelope_validator.iter_errors(body)

@@ -217,7 +217,7 @@ class Progress:
         for crash in scenario.crashes:
             self._write([(f"    crashed: {crash}", {"red": True})])
 
-    # --- the Schemathesis engine (called by conformance/suite/test_schema.py) ---------------
+    # --- the Schemathesis engine (conformance/engine.py) ---------------------------------------
 
     def engine_phase_started(self, phase: str) -> None:
         if phase not in _ENGINE_PHASES:

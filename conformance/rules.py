@@ -3,15 +3,23 @@
 Ids are `<category>.<name>`, never renumbered or reused; a finding's identity is its rule id
 and operation, never its wording. Sandbox faults are named after the rule they break, so the
 self-test can prove each rule both fails and passes.
+
+A rule is declared once, next to the code that judges it: `register(Rule(...))` in
+`conformance/checks/<category>.py` (`rate-limit` -> `rate_limit.py`). This module holds only the
+machinery; the registry is filled from those modules the first time `RULES` or `get_rule` is used,
+so it is complete whichever module is imported first. Nothing else lists rules.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["CATEGORIES", "RULES", "Rule", "get_rule"]
+__all__ = ["CATEGORIES", "RULES", "TIERS", "Rule", "get_rule", "register"]
 
 CATEGORIES = ("schema", "errors", "pagination", "idempotency", "rate-limit", "auth", "transport")
+TIERS = ("documented", "inferred")
 
 
 @dataclass(frozen=True)
@@ -21,259 +29,80 @@ class Rule:
     id: str
     title: str
     description: str
+    passive: str = ""
+    """What recorded traffic can show of this rule (`conformance drift`): "exchange", judged on each
+    response; "sequence", judged on the sequences the traffic holds (pages of one list, replays of one
+    key, headers within one window); "" needs requests the suite makes (a made-up id, a burst, two walks)."""
+    reads: tuple[str, ...] = ()
+    """The profile keys (dotted paths under `x-conformance`, as in `conformance/profile.schema.yaml`)
+    the rule's judgement reads. The first names where the rule's promise is written: SARIF points a
+    finding that has no operation there. Empty: the rule reads the OpenAPI document, not the profile."""
+    tier: str = "documented"
+    """The tier of its findings when neither the judge nor the profile section says otherwise."""
 
     @property
     def category(self) -> str:
         return self.id.split(".", 1)[0]
 
+    @property
+    def module(self) -> str:
+        """The module that declares and judges the rule."""
+        return f"conformance.checks.{self.category.replace('-', '_')}"
 
-_RULES = [
-    # schema: what Schemathesis checks against the spec
-    Rule(
-        "schema.response-schema",
-        "Response body matches the documented schema",
-        "A response body must validate against the schema documented for its status code.",
-    ),
-    Rule(
-        "schema.status-code",
-        "Status code is documented",
-        "Every status code a server answers must be documented for that operation.",
-    ),
-    Rule(
-        "schema.content-type",
-        "Content type is documented",
-        "Responses must carry a documented media type (JSON for this suite's APIs).",
-    ),
-    Rule(
-        "schema.response-headers",
-        "Documented response headers are present",
-        "Headers the spec marks as required (X-Total-Count, rate-limit headers) must be sent.",
-    ),
-    Rule("schema.server-error", "No server errors", "No request, valid or not, may produce a 5xx answer."),
-    Rule(
-        "schema.negative-data",
-        "Invalid input is rejected",
-        "A request that breaks a documented constraint must get a 4xx answer.",
-    ),
-    Rule(
-        "schema.positive-data",
-        "Valid input is accepted",
-        "A request that satisfies the documented schema must not be refused with 4xx.",
-    ),
-    Rule(
-        "schema.stateful",
-        "Created resources can be read back",
-        "A resource returned by a create operation can be fetched by its read operation.",
-    ),
-    # errors
-    Rule(
-        "errors.envelope",
-        "Errors use the documented envelope",
-        "Every error response carries the API's error envelope with a JSON content type.",
-    ),
-    Rule(
-        "errors.not-found",
-        "Unknown resources answer 404",
-        "An unknown resource id answers 404 with the error envelope.",
-    ),
-    Rule(
-        "errors.unknown-route",
-        "Unknown routes answer 404",
-        "A path the API does not define answers 404 with the error envelope.",
-    ),
-    Rule(
-        "errors.method-not-allowed",
-        "Wrong methods answer 405 with Allow",
-        "A method a path does not support answers 405 with the envelope and an Allow header.",
-    ),
-    Rule(
-        "errors.bad-parameter",
-        "Bad parameters answer 400",
-        "A query or path parameter outside its documented range answers 400 with the envelope.",
-    ),
-    Rule(
-        "errors.bad-body",
-        "Malformed bodies answer 400",
-        "A request body that is not valid JSON (or a nested JSON field that is not) answers 400.",
-    ),
-    Rule(
-        "errors.business-rule",
-        "Documented refusals are honoured",
-        "A request a document says must be refused (checkout from an empty cart, cancelling a one-time order, a "
-        "declined payment) is refused with the documented status and the envelope.",
-    ),
-    Rule(
-        "errors.code-convention",
-        "Error codes follow the documented convention",
-        "Error codes follow the API's convention (case, per-status codes, messages).",
-    ),
-    Rule(
-        "errors.request-id",
-        "Errors carry a request id",
-        "Where documented, error bodies carry a request id of the documented form.",
-    ),
-    # pagination
-    Rule(
-        "pagination.no-duplicates",
-        "No item appears twice in a walk",
-        "Walking a list from its first page to its end never returns an item twice.",
-    ),
-    Rule(
-        "pagination.complete",
-        "A walk returns every item",
-        "Every item is reachable: walks at different page sizes (or stepping an offset) return the same items.",
-    ),
-    Rule(
-        "pagination.default-limit",
-        "The default page size is honored",
-        "Without a limit the list returns the documented default number of items.",
-    ),
-    Rule(
-        "pagination.max-limit",
-        "The maximum page size is honored",
-        "A page never holds more than the documented maximum; above it the server refuses or clamps.",
-    ),
-    Rule(
-        "pagination.invalid-limit",
-        "Invalid page parameters are refused",
-        "A zero, negative or non-integer limit/page/offset answers 400 with the envelope.",
-    ),
-    Rule(
-        "pagination.totals",
-        "Totals and page counts are consistent",
-        "Reported totals, echoes and page counts agree with each other and with the items.",
-    ),
-    Rule(
-        "pagination.last-page",
-        "The last page is detected",
-        "The end of a list is signalled as documented and a page past the end is empty.",
-    ),
-    Rule(
-        "pagination.bad-cursor",
-        "Unknown cursors are refused",
-        "An unknown or malformed cursor answers 400 with the error envelope.",
-    ),
-    Rule(
-        "pagination.stable-order",
-        "Order is stable across pages",
-        "Two walks over an unchanged list return the same items in the same order.",
-    ),
-    Rule(
-        "pagination.includes-created",
-        "Created items are listed and counted",
-        "After a create, the list holds the new item on some page and its total counts it.",
-    ),
-    Rule(
-        "pagination.sort-order",
-        "Items come in the documented order",
-        "A list documented as sorted (newest first, ascending id) returns its items in that order.",
-    ),
-    Rule(
-        "pagination.headers",
-        "Pagination headers are present and true",
-        "Lists that document pagination headers send them with values matching the request.",
-    ),
-    # idempotency
-    Rule(
-        "idempotency.replay-same-resource",
-        "A replay returns the same resource",
-        "The same key with the same body returns the same resource and status, creating nothing.",
-    ),
-    Rule(
-        "idempotency.replay-same-response",
-        "A replay returns the first response",
-        "The same key with the same body answers the first response again: the same ids, payment link and "
-        "timestamps, not a rebuilt one.",
-    ),
-    Rule(
-        "idempotency.conflict",
-        "Key reuse with another body is refused",
-        "The same key with a different body is refused with a 4xx envelope and creates nothing.",
-    ),
-    Rule(
-        "idempotency.concurrent",
-        "Concurrent same-key requests create one resource",
-        "Parallel requests sharing one idempotency key create exactly one resource.",
-    ),
-    Rule(
-        "idempotency.key-required",
-        "A missing key is refused",
-        "Where the key is required, a write without it answers 400 with the envelope.",
-    ),
-    # rate limits
-    Rule(
-        "rate-limit.headers",
-        "Rate-limit headers are present",
-        "Responses carry the documented rate-limit headers (where optional: all or none).",
-    ),
-    Rule(
-        "rate-limit.consistent",
-        "Rate-limit headers are consistent",
-        "Limit is constant, Remaining falls by one per request, Reset is in the documented unit and not past.",
-    ),
-    Rule(
-        "rate-limit.exceeded",
-        "Exceeding the limit gets the documented status",
-        "A burst past the limit gets the documented status with the envelope and a wait hint.",
-    ),
-    Rule(
-        "rate-limit.recovery", "The wait hint is honored", "After waiting as the server said, requests succeed again."
-    ),
-    # auth
-    Rule(
-        "auth.missing-credentials",
-        "Missing credentials are refused",
-        "Protected operations refuse a request without credentials with the documented status and envelope.",
-    ),
-    Rule(
-        "auth.invalid-credentials",
-        "Invalid credentials are refused",
-        "Protected operations refuse an invalid key with the documented status and envelope.",
-    ),
-    Rule(
-        "auth.public-operations",
-        "Public operations need no credentials",
-        "Operations documented as public answer without credentials (and ignore a bad one).",
-    ),
-    Rule(
-        "auth.key-locations",
-        "Every documented key location works",
-        "Each documented way of passing the key (header, query, form field) authenticates.",
-    ),
-    Rule(
-        "auth.permissions",
-        "Permission-limited keys are refused",
-        "A key lacking a documented permission (or account capability) is refused as documented (403, or"
-        " the API's own status) on the operation that needs it, and a key that has it is not.",
-    ),
-    # transport
-    Rule(
-        "transport.unreachable", "The target answers", "The target accepts connections and answers within the timeout."
-    ),
-    Rule(
-        "transport.invalid-response",
-        "Responses are well-formed",
-        "Responses declared as JSON parse as JSON, and fit in the size cap.",
-    ),
-    Rule(
-        "transport.redirect",
-        "Credentials never leave the host",
-        "A redirect to another host is not followed with credentials.",
-    ),
-]
 
-RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
-assert len(RULES) == len(_RULES), "duplicate rule id"
-assert all(rule.category in CATEGORIES for rule in _RULES)
+_REGISTRY: dict[str, Rule] = {}
+_ORDER: dict[str, int] = {}
+_loaded = False
+
+
+def register(rule: Rule) -> Rule:
+    """Adds `rule` to the registry and returns it; a duplicate id or an unknown category or tier raises.
+
+    The registry keeps the order of `CATEGORIES`, then of declaration, whichever module loads first.
+    """
+    if rule.id in _REGISTRY:
+        raise ValueError(f"duplicate rule id {rule.id!r}")
+    if rule.category not in CATEGORIES:
+        raise ValueError(f"rule {rule.id!r}: unknown category {rule.category!r}; known: {', '.join(CATEGORIES)}")
+    if rule.tier not in TIERS:
+        raise ValueError(f"rule {rule.id!r}: tier must be one of {', '.join(TIERS)}, not {rule.tier!r}")
+    _ORDER[rule.id] = len(_ORDER)
+    entries = sorted([*_REGISTRY.values(), rule], key=lambda r: (CATEGORIES.index(r.category), _ORDER[r.id]))
+    _REGISTRY.clear()
+    _REGISTRY.update((r.id, r) for r in entries)
+    return rule
+
+
+def _load() -> dict[str, Rule]:
+    """Imports the checks module of every category, so that every rule is registered."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for category in CATEGORIES:
+            importlib.import_module(f"conformance.checks.{category.replace('-', '_')}")
+    return _REGISTRY
+
+
+RULES: dict[str, Rule]
+"""Rule id -> rule, every rule (read lazily through `__getattr__`: the checks modules fill it)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RULES":
+        return _load()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_rule(rule_id: str) -> Rule:
     """Returns the rule with this id; a KeyError names the closest known id."""
     try:
-        return RULES[rule_id]
+        return _REGISTRY[rule_id]
     except KeyError:
+        if not _loaded:
+            _load()
+            return get_rule(rule_id)
         import difflib
 
-        close = difflib.get_close_matches(rule_id, RULES, n=1)
+        close = difflib.get_close_matches(rule_id, _REGISTRY, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise KeyError(f"unknown rule id {rule_id!r}{hint}") from None

@@ -8,6 +8,7 @@ profile names exists in the spec. Each problem is reported as `file: JSON pointe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +17,17 @@ from typing import Any
 import jsonschema
 import yaml
 
-from conformance.profile import Profile, iter_operations, profile_schema, resolve_pointer, schema_validator
+from conformance.presets import effective_security
+from conformance.profile import (
+    Profile,
+    ProfileError,
+    iter_operations,
+    profile_schema,
+    resolve_pointer,
+    schema_validator,
+)
 
-__all__ = ["Problem", "check_spec_file"]
+__all__ = ["Problem", "check_spec_file", "read_spec_file"]
 
 
 @dataclass(frozen=True)
@@ -38,15 +47,18 @@ def pointer_of(parts: Any) -> str:
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
 
 
-def check_spec_file(path: str | Path) -> list[Problem]:
-    """Returns every problem of the spec at `path` (empty: the spec is clean)."""
+def read_spec_file(path: str | Path) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """Reads the spec at `path`: (the document, []) or (None, [why it cannot be read]).
+
+    A document that parses but holds a dangling or external `$ref` is returned with those problems.
+    """
     name = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        return [Problem(name, "", f"cannot read the file: {exc.strerror or exc}")]
+        return None, [Problem(name, "", f"cannot read the file: {exc.strerror or exc}")]
     except UnicodeDecodeError as exc:
-        return [
+        return None, [
             Problem(
                 name, "", f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); save it as UTF-8"
             )
@@ -57,11 +69,17 @@ def check_spec_file(path: str | Path) -> list[Problem]:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        return [Problem(name, "", f"invalid YAML: {where}{problem}")]
+        return None, [Problem(name, "", f"invalid YAML: {where}{problem}")]
     if not isinstance(spec, dict):
-        return [Problem(name, "", "the document is not a mapping (an OpenAPI spec is a YAML object)")]
-    problems = [Problem(name, pointer, reason) for pointer, reason in _dangling_refs(spec)]
-    if problems:
+        return None, [Problem(name, "", "the document is not a mapping (an OpenAPI spec is a YAML object)")]
+    return spec, [Problem(name, pointer, reason) for pointer, reason in _dangling_refs(spec)]
+
+
+def check_spec_file(path: str | Path) -> list[Problem]:
+    """Returns every problem of the spec at `path` (empty: the spec is clean)."""
+    name = str(path)
+    spec, problems = read_spec_file(path)
+    if spec is None or problems:
         return problems  # the validators below cannot follow a broken reference
     problems += [Problem(name, pointer, reason) for pointer, reason in _unknown_schema_keys(spec)]
     problems += [Problem(name, pointer, reason) for pointer, reason in _openapi_errors(spec)]
@@ -72,7 +90,13 @@ def check_spec_file(path: str | Path) -> list[Problem]:
         profile_problems = list(_profile_schema_errors(profile))
         problems += [Problem(name, pointer, reason) for pointer, reason in profile_problems]
         if not profile_problems:
-            problems += [Problem(name, p, r) for p, r in _profile_references(Profile(spec, path=Path(name)))]
+            try:
+                loaded = Profile(spec, path=Path(name))
+            except ProfileError as exc:  # "<file>: <pointer>: <reason>"
+                pointer, _, reason = str(exc).removeprefix(f"{name}: ").partition(": ")
+                problems.append(Problem(name, pointer, reason))
+            else:
+                problems += [Problem(name, p, r) for p, r in _profile_references(loaded)]
     problems += [Problem(name, pointer, reason) for pointer, reason in _example_errors(spec)]
     return problems
 
@@ -163,21 +187,33 @@ def _unknown_schema_keys(spec: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 def _openapi_errors(spec: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    from openapi_spec_validator import OpenAPIV31SpecValidator
+    """The spec judged by the OpenAPI version it declares: 3.0 (a user's own spec) or 3.1 (ours)."""
+    from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
+    from openapi_spec_validator.schemas import schema_v30, schema_v31
 
+    spec_validator: type[Any]
+    if str(spec.get("openapi", "")).startswith("3.0"):
+        spec_validator, fallback = OpenAPIV30SpecValidator, jsonschema.Draft4Validator(dict(schema_v30))
+    else:
+        spec_validator, fallback = OpenAPIV31SpecValidator, jsonschema.Draft202012Validator(dict(schema_v31))
     try:
-        errors = list(OpenAPIV31SpecValidator(spec).iter_errors())
-    except Exception:  # the validator trips over some malformed documents: fall back to the 3.1 JSON Schema
-        from openapi_spec_validator.schemas import schema_v31
-
-        validator = jsonschema.Draft202012Validator(dict(schema_v31))
-        errors = sorted(validator.iter_errors(spec), key=lambda e: len(e.absolute_path), reverse=True)[:1]
+        errors = list(spec_validator(spec).iter_errors())
+    except Exception:  # the validator trips over some malformed documents: fall back to the JSON Schema
+        errors = sorted(fallback.iter_errors(spec), key=lambda e: len(e.absolute_path), reverse=True)[:1]
         if not errors:
             yield "", "invalid OpenAPI: the validator could not read this document"
             return
     for error in errors:
         parts = getattr(error, "absolute_path", None) or getattr(error, "path", ())
-        yield pointer_of(parts), f"invalid OpenAPI: {getattr(error, 'message', error)}"
+        yield pointer_of(parts), f"invalid OpenAPI: {_short(str(getattr(error, 'message', error)))}"
+
+
+def _short(message: str) -> str:
+    """A validator's message as one line: its first line, the instance it quotes (often the whole
+    document or a whole schema) named instead of printed."""
+    line = message.strip().splitlines()[0] if message.strip() else "invalid"
+    line = re.sub(r"^(\{.*\}|\[.*\]) (is|was|does) ", r"the value \2 ", line)
+    return line if len(line) <= 300 else line[:299] + "…"
 
 
 def _profile_schema_errors(profile: Any) -> Iterator[tuple[str, str]]:
@@ -228,9 +264,11 @@ def _profile_references(profile: Profile) -> Iterator[tuple[str, str]]:
         if op_id not in profile.operations:
             yield where, f"unknown operationId {op_id!r} (the spec has: {', '.join(sorted(profile.operations))})"
 
-    for index, op_id in enumerate(data["auth"].get("public", [])):
+    listed = (profile.raw.get("auth") or {}).get("public", [])
+    for index, op_id in enumerate(listed if isinstance(listed, list) else []):
         yield from op_missing(op_id, f"{base}/auth/public/{index}")
-        if op_id in profile.operations and not profile.operations[op_id].is_public:
+        op = profile.operations.get(op_id)
+        if op is not None and effective_security(profile.spec, op.definition):
             yield f"{base}/auth/public/{index}", f"{op_id} is listed as public but its spec has no `security: []`"
     permission = data["auth"].get("permission")
     if permission:
@@ -238,7 +276,8 @@ def _profile_references(profile: Profile) -> Iterator[tuple[str, str]]:
         yield from op_missing(permission["granted_by"]["operation"], f"{base}/auth/permission/granted_by/operation")
     errors = data["errors"]
     try:
-        resolve_pointer(profile.spec, errors["envelope"]["$ref"][1:])
+        if "$ref" in errors["envelope"]:
+            resolve_pointer(profile.spec, errors["envelope"]["$ref"][1:])
     except KeyError:
         yield f"{base}/errors/envelope/$ref", f"unresolvable reference {errors['envelope']['$ref']!r}"
     for key in ("not_found", "bad_parameters", "business_rules"):
@@ -297,6 +336,9 @@ def _profile_references(profile: Profile) -> Iterator[tuple[str, str]]:
         if total.get("in") == "body" and "pointer" not in total:
             yield f"{where}/total", "a body total needs `pointer`"
         style = listing["style"]
+        for name in listing.get("query") or {}:
+            if op.param(name, "query") is None:
+                yield f"{where}/query/{name}", f"{op.operation_id} has no query parameter {name!r}"
         needed = {"cursor": "cursor", "page": "page", "offset": "offset"}.get(style)
         if needed and needed not in listing:
             yield where, f"a {style}-style list needs a `{needed}` section"

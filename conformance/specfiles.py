@@ -8,9 +8,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["API_SLUGS", "load_spec", "spec_path", "specs_dir"]
-
-API_SLUGS = ("goat", "gaming-goods", "gaming-goods-partner", "storefront", "tribute-shop", "retailcrm")
+__all__ = ["API_SLUGS", "bundled_apis", "load_spec", "spec_path", "specs_dir"]
 
 
 def specs_dir() -> Path:
@@ -20,6 +18,15 @@ def specs_dir() -> Path:
     if bundled.is_dir():
         return bundled
     return package.parent / "specs"
+
+
+def bundled_apis() -> tuple[str, ...]:
+    """Returns the slug of every bundled spec: an API is bundled by dropping `<slug>.yaml` into the folder.
+
+    The file name is the slug (tests/test_specs.py checks it equals the profile's `api`), so listing
+    the APIs reads no YAML.
+    """
+    return tuple(sorted(path.stem for path in specs_dir().glob("*.yaml")))
 
 
 def spec_path(api: str) -> Path:
@@ -40,3 +47,6 @@ def load_spec(api_or_path: str | Path) -> dict[str, Any]:
     """Returns the parsed spec of an API slug or a spec file path (cached; treat as read-only)."""
     path = Path(api_or_path) if str(api_or_path).endswith((".yaml", ".yml", ".json")) else spec_path(str(api_or_path))
     return _load(str(path), path.stat().st_mtime)
+
+
+API_SLUGS = bundled_apis()

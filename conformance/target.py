@@ -18,7 +18,16 @@ from urllib.parse import quote, urlsplit
 from conformance.client import UNSET, AuthLocation, Client, Exchange, RatePolicy
 from conformance.profile import Operation, Profile, resolve_pointer
 
-__all__ = ["Options", "RecipeError", "Target", "fill_variables", "is_loopback", "rate_policy", "read_pointer"]
+__all__ = [
+    "Options",
+    "RecipeError",
+    "Target",
+    "fill_variables",
+    "is_loopback",
+    "patched_body",
+    "rate_policy",
+    "read_pointer",
+]
 
 
 class RecipeError(Exception):
@@ -324,3 +333,39 @@ def fill_variables(value: Any, values: dict[str, Any]) -> Any:
     if isinstance(value, list):
         return [fill_variables(v, values) for v in value]
     return value
+
+
+def patched_body(
+    target: Target, operation: str, patch: dict[str, Any], variables: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Returns the `body` (or `form`) override: the recipe's body with `patch` merged in.
+
+    Strings of the form "{name}" in `patch` are the recipe's variables, or `variables` (an id read from
+    another answer).
+    """
+    recipe = target.recipe(operation)
+    patch = target.substitute(operation, patch, variables)
+    if "form" in recipe:
+        form = dict(recipe["form"])
+        for key, value in patch.items():
+            if isinstance(form.get(key), dict) and isinstance(value, dict):
+                form[key] = {**form[key], **value}
+            else:
+                form[key] = value
+        return {"form": form}
+    body = recipe.get("body")
+    if isinstance(body, dict):
+        return {"body": _merge(body, patch)}
+    return {"body": patch}
+
+
+def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)  # JSON merge patch: null removes
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

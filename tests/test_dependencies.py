@@ -25,6 +25,7 @@ NOT_IMPORTED = {
     "mypy": "the type checker (tox.ini types)",
     "tox": "runs tests, lint and types (tox.ini)",
     "types-pyyaml": "type stubs of yaml, for mypy",
+    "datasette": "the third-party server tests/test_datasette.py starts (`python -m datasette serve`)",
 }
 # Imported when present, with a fallback: not a dependency.
 OPTIONAL = {"cryptography": "tests/hostile_servers.py makes certificates with the openssl CLI without it"}

@@ -344,3 +344,66 @@ def test_another_apis_db_is_refused_before_it_answers_500(tmp_path: Path) -> Non
     build_app("goat", db=str(db))  # the goat sandbox makes its tables and seeds them
     _sandbox_fails_with(["storefront", "--port", "0", "--db", str(db)], "was not made by the storefront sandbox")
     check_db("goat", str(db))  # its own API's file is fine: state survives restarts
+
+
+# --- credentials in the base URL -------------------------------------------------------------------
+
+PASSWORD = "hunter2pw"
+
+
+@pytest.mark.parametrize("route", ["conformance run", "pytest"])
+def test_credentials_in_the_base_url_reach_no_output(tmp_path: Path, route: str) -> None:
+    """`--base-url http://bob:PASSWORD@host/v1`: the requests may carry them (httpx sends basic auth, the
+    sandbox ignores it), but neither the console nor any report shows `bob:` or the password."""
+    from conformance.sandbox.runner import running_sandbox
+    from tests.commands import PYTEST_ROUTE_GOAT
+
+    reports = tmp_path / "reports"
+    with running_sandbox("goat", faults=["errors.envelope"]) as sandbox:
+        url = sandbox.base_url.replace("://", f"://bob:{PASSWORD}@", 1)
+        env = {**os.environ, "CONFORMANCE_API_KEY": sandbox.api_key}
+        if route == "pytest":
+            argv = [*PYTEST_ROUTE_GOAT, "--base-url", url, "--conformance-report-dir", str(reports)]
+            argv += ["--conformance-rule", "errors.envelope", "-k", "not test_schema", "--conformance-seed", "7"]
+        else:
+            argv = [sys.executable, "-m", "conformance.cli", "run", "goat", "--base-url", url]
+            argv += ["--report-dir", str(reports), "--rule", "errors.envelope", "-k", "not test_schema", "--seed", "7"]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+        public = sandbox.base_url
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert f"{public}/" in output  # the findings quote request URLs: there was something to leak
+    result = json.loads((reports / "goat.json").read_text(encoding="utf-8"))
+    assert result["base_url"] == public
+    assert any(str((f["request"] or {}).get("url", "")).startswith(public) for f in result["findings"])
+    written = sorted(path.name for path in reports.iterdir())
+    assert {"goat.json", "goat.html", "goat.sarif", "goat.wfc.json", "goat.wfc.sh", "index.html"} <= set(written)
+    for text, where in [(output, "console"), *((p.read_text(encoding="utf-8"), p.name) for p in reports.iterdir())]:
+        assert PASSWORD not in text and "bob:" not in text and "bob%3A" not in text, where
+
+
+def test_credentials_in_an_unreachable_base_url_reach_no_output(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    run = conformance_run(f"http://bob:{PASSWORD}@127.0.0.1:9/v1", reports)
+    assert run.code == 2 and run.stderr.startswith("error: target unusable: "), run.stderr
+    assert "http://127.0.0.1:9/v1" in run.stderr
+    for text in [run.stdout + run.stderr, *(path.read_text(encoding="utf-8") for path in reports.iterdir())]:
+        assert PASSWORD not in text and "bob:" not in text
+    bad = subprocess.run(
+        [sys.executable, "-m", "conformance.cli", "run", "goat", "--base-url", f"http://bob:{PASSWORD}@h:port/v1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "not a valid URL" in bad.stderr and PASSWORD not in bad.stderr
+
+
+def test_only_the_base_urls_own_credentials_are_dropped() -> None:
+    from conformance.exchange import hide_url_credentials
+
+    base = f"https://bob:{PASSWORD}@staging.example/v1"
+    text = f'GET {base}/me answered {{"avatar": "https://alice@cdn.example/a.png", "echo": "{PASSWORD}"}}'
+    assert hide_url_credentials(text, base) == (
+        'GET https://staging.example/v1/me answered {"avatar": "https://alice@cdn.example/a.png", "echo": "[REDACTED]"}'
+    )
+    assert hide_url_credentials(text, "https://staging.example/v1") == text  # no credentials: nothing to hide

@@ -62,6 +62,7 @@ def test_an_interrupted_run_exits_non_zero_and_marks_every_report_incomplete(
     incomplete_reports(tmp_path, sig.name)
     html = (tmp_path / "goat.html").read_text(encoding="utf-8")
     assert f"Incomplete: interrupted by {sig.name}" in html and "No failures" not in html
+    assert 'text-anchor="middle">so far</text>' in html  # the score ring says its figure is partial
     assert "incomplete" in (tmp_path / "index.html").read_text(encoding="utf-8")
 
 
@@ -112,3 +113,31 @@ def test_the_pytest_route_says_nothing_was_tested_with_pytests_code() -> None:
     done = run([*argv, "--conformance-rule", "rate-limit.exceeded"])
     assert done.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, done.stdout + done.stderr
     assert "conformance: nothing was tested" in done.stdout
+
+
+def test_a_failing_account_of_an_interrupt_still_ends_the_run_as_interrupted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest's terminal once raised SystemError (CPython 3.11's ast.parse) while reporting a SIGTERM: the CLI
+    printed a traceback and exited 1 instead of 143."""
+    from conformance import interrupt, run
+
+    def interrupted_main(*args: Any, **kwargs: Any) -> int:
+        interrupt._SIGTERM_SEEN.set()
+        raise SystemError("AST constructor recursion depth mismatch")
+
+    monkeypatch.setattr(pytest, "main", interrupted_main)
+    try:
+        _result, code, signal_seen = run._run_pytest([], None, quiet=True)
+    finally:
+        interrupt._SIGTERM_SEEN.clear()
+    assert (code, signal_seen) == (int(pytest.ExitCode.INTERRUPTED), "SIGTERM")
+
+
+def test_an_error_without_an_interrupt_is_not_taken_for_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance import run
+
+    def broken_main(*args: Any, **kwargs: Any) -> int:
+        raise SystemError("a real bug")
+
+    monkeypatch.setattr(pytest, "main", broken_main)
+    with pytest.raises(SystemError, match="a real bug"):
+        run._run_pytest([], None, quiet=True)

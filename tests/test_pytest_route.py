@@ -73,4 +73,7 @@ def test_the_pytest_route_writes_the_same_reports_and_summary(tmp_path: Path) ->
     summary = done.stdout.split(" conformance ", 1)[1].splitlines()
     assert summary[1].startswith("goat at http://127.0.0.1:") and " finding(s); " in summary[1]
     assert any(line.startswith("  FAIL  errors.envelope ") for line in summary)
-    assert {p.name for p in (tmp_path / "r").iterdir()} == {"goat.json", "goat.junit.xml", "goat.html", "index.html"}
+    assert {p.name for p in (tmp_path / "r").iterdir()} == {
+        *("goat.json", "goat.junit.xml", "goat.html", "index.html"),
+        *("goat.sarif", "goat.wfc.json", "goat.wfc.sh"),
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -131,3 +132,60 @@ def test_a_body_of_random_bytes_accepted_stays_a_finding() -> None:
     case = fuzzing_case(mutation("body", "", operator="syntax_fuzzing"), body=b"\x00{not json")
     assert judge("goat", "createOrder", case) is None
     assert judge("tribute-shop", "createShopOrder", case) is None
+
+
+DATASETTE = str(Path(__file__).resolve().parent.parent / "examples" / "datasette" / "datasette.yaml")
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [{"": None, "K&\U000976d8": None}, ["", "K&\U000976d8"], ["12", "x"]],
+    ids=["object-sent-as-its-keys", "list-empty-first", "list"],
+)
+def test_a_repeated_query_parameter_accepted_is_a_note(sent: Any) -> None:
+    """Datasette (seed 981855719): `?_size=&_size=K…` is answered 200, reading the first `_size` as not given."""
+    case = fuzzing_case(
+        mutation("query", "/properties/_size/oneOf/0", "type", parameter="_size"),
+        query={"_shape": "array", "_size": sent},
+    )
+    assert "repeated query parameter" in judge(DATASETTE, "listItems", case)
+
+
+@pytest.mark.parametrize("sent", [["abc"], {"abc": 1}, "abc"], ids=["list-of-one", "object-of-one", "scalar"])
+def test_a_query_parameter_sent_once_with_a_wrong_type_stays_a_finding(sent: Any) -> None:
+    case = fuzzing_case(
+        mutation("query", "/properties/_size/oneOf/0", "type", parameter="_size"), query={"_size": sent}
+    )
+    assert judge(DATASETTE, "listItems", case) is None
+
+
+@pytest.mark.parametrize("sent", [{"": 1}, [""], []], ids=["object-of-an-empty-key", "list-of-empty", "empty-list"])
+def test_a_query_parameter_sent_empty_or_not_at_all_as_a_list_is_a_note(sent: Any) -> None:
+    """Datasette (seed 314159): `_size` became `{"": …}`, sent as `?_size=`, read as not given."""
+    case = fuzzing_case(
+        mutation("query", "/properties/_size/oneOf/0", "type", parameter="_size"), query={"_size": sent}
+    )
+    assert "not given" in judge(DATASETTE, "listItems", case)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "value"), [("value_above_maximum", "101"), ("value_below_minimum", "0")], ids=["above", "below"]
+)
+def test_a_page_size_past_its_bounds_accepted_is_a_note(scenario: str, value: str) -> None:
+    """A new user's server clamped `limit=51` (maximum 50): the profile's pagination section, not the engine,
+    says which page sizes must be refused (pagination.invalid-limit, pagination.max-limit)."""
+    case = coverage_case(scenario, "query", "", parameter="limit", query={"limit": value})
+    assert "page parameter outside its documented bounds" in judge("goat", "listProducts", case)
+    bound = fuzzing_case(mutation("query", "/properties/limit", "maximum", parameter="limit"), query={"limit": value})
+    assert "page parameter" in judge("goat", "listProducts", bound)
+
+
+def test_a_bound_broken_on_an_input_that_pages_nothing_stays_a_finding() -> None:
+    body = {"items": [{"product_id": "p", "quantity": 1_000_000}]}
+    case = coverage_case("value_above_maximum", "body", "/properties/items/items/properties/quantity", body=body)
+    assert judge("goat", "createOrder", case) is None
+
+
+def test_a_page_size_of_the_wrong_type_stays_a_finding() -> None:
+    case = coverage_case("incorrect_type", "query", "", parameter="limit", query={"limit": "abc"})
+    assert judge("goat", "listProducts", case) is None

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.client import Exchange
 from conformance.findings import Finding, finding
 from conformance.profile import resolve_pointer
+from conformance.rules import Rule, register
 
 __all__ = [
     "Page",
@@ -36,9 +38,114 @@ __all__ = [
     "judge_total_drift",
     "judge_totals",
     "main_limit",
+    "next_link",
     "other_kind",
+    "read_page",
     "total_drift",
 ]
+
+register(
+    Rule(
+        "pagination.no-duplicates",
+        "No item appears twice in a walk",
+        "Walking a list from its first page to its end never returns an item twice.",
+        passive="sequence",
+        reads=("pagination", "pagination.items", "pagination.item_id"),
+    )
+)
+register(
+    Rule(
+        "pagination.complete",
+        "A walk returns every item",
+        "Every item is reachable: walks at different page sizes (or stepping an offset) return the same items.",
+        reads=("pagination", "pagination.items", "pagination.item_id", "pagination.limit", "pagination.offset"),
+    )
+)
+register(
+    Rule(
+        "pagination.default-limit",
+        "The default page size is honored",
+        "Without a limit the list returns the documented default number of items.",
+        reads=("pagination", "pagination.limit", "pagination.page"),
+    )
+)
+register(
+    Rule(
+        "pagination.max-limit",
+        "The maximum page size is honored",
+        "A page never holds more than the documented maximum; above it the server refuses or clamps.",
+        passive="sequence",
+        reads=("pagination", "pagination.limit"),
+    )
+)
+register(
+    Rule(
+        "pagination.invalid-limit",
+        "Invalid page parameters are refused",
+        "A zero, negative or non-integer limit/page/offset answers 400 with the envelope.",
+        reads=("pagination", "pagination.limit", "pagination.page", "pagination.offset"),
+    )
+)
+register(
+    Rule(
+        "pagination.totals",
+        "Totals and page counts are consistent",
+        "Reported totals, echoes and page counts agree with each other and with the items.",
+        passive="sequence",
+        reads=("pagination", "pagination.total", "pagination.page_count", "pagination.echo"),
+    )
+)
+register(
+    Rule(
+        "pagination.last-page",
+        "The last page is detected",
+        "The end of a list is signalled as documented and a page past the end is empty.",
+        passive="sequence",
+        reads=("pagination", "pagination.style", "pagination.cursor", "pagination.page"),
+    )
+)
+register(
+    Rule(
+        "pagination.bad-cursor",
+        "Unknown cursors are refused",
+        "An unknown or malformed cursor answers 400 with the error envelope.",
+        reads=("pagination", "pagination.cursor"),
+    )
+)
+register(
+    Rule(
+        "pagination.stable-order",
+        "Order is stable across pages",
+        "Two walks over an unchanged list return the same items in the same order.",
+        reads=("pagination", "pagination.items", "pagination.item_id"),
+    )
+)
+register(
+    Rule(
+        "pagination.includes-created",
+        "Created items are listed and counted",
+        "After a create, the list holds the new item on some page and its total counts it.",
+        reads=("pagination", "pagination.created_by", "pagination.total"),
+    )
+)
+register(
+    Rule(
+        "pagination.sort-order",
+        "Items come in the documented order",
+        "A list documented as sorted (newest first, ascending id) returns its items in that order.",
+        passive="sequence",
+        reads=("pagination", "pagination.sort"),
+    )
+)
+register(
+    Rule(
+        "pagination.headers",
+        "Pagination headers are present and true",
+        "Lists that document pagination headers send them with values matching the request.",
+        passive="sequence",
+        reads=("pagination", "pagination.header_echo"),
+    )
+)
 
 
 @dataclass
@@ -73,7 +180,7 @@ class Walk:
 
     @property
     def keys(self) -> list[str]:
-        return [item_key(item, self.listing["item_id"]) for page in self.pages for item in page.items]
+        return [key for page in self.pages for key in item_keys(page.items, self.listing["item_id"])]
 
     @property
     def total(self) -> int | None:
@@ -103,13 +210,86 @@ class Walk:
         return f"a walk at {size}{follow}"
 
 
+LINK_PART = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]+)*)")
+
+
+def next_link(header: str | None) -> str | None:
+    """The target of the `rel="next"` link in an RFC 8288 Link header, else None."""
+    for match in LINK_PART.finditer(header or ""):
+        for param in match.group(2).split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "rel" and "next" in value.strip().strip('"').lower().split():
+                return match.group(1)
+    return None
+
+
+def read_page(listing: dict[str, Any], exchange: Exchange, params: dict[str, Any], *, body: Any = None) -> Page:
+    """Reads one list answer: its items, next pointer (body, header or Link), total and echoes.
+
+    `body`: the answer's body when already parsed. Raises ValueError saying why the answer is no page of the list.
+    """
+    try:
+        body = exchange.json() if body is None else body
+        items = resolve_pointer(body, listing["items"])
+    except (ValueError, KeyError) as exc:
+        raise ValueError(f"has no item list at {listing['items'] or 'the body'} ({exc})") from None
+    if not isinstance(items, list):
+        raise ValueError(f"has {type(items).__name__} at {listing['items'] or 'the body'}, not a list")
+    page = Page(exchange=exchange, params=dict(params), items=items)
+    if "cursor" in listing:
+        cursor = listing["cursor"]
+        if "next_header" in cursor:
+            page.next = exchange.header(cursor["next_header"]) or None  # absent or empty: the last page
+        else:
+            page.next = _maybe(body, cursor["next"])
+    elif listing["style"] == "link":
+        page.next = next_link(exchange.header("Link"))
+    total = listing.get("total") or {}
+    if total.get("in") == "body":
+        value = _maybe(body, total["pointer"])
+        page.total = value if isinstance(value, int) else None
+    elif total.get("in") == "header":
+        value = exchange.header(total["name"])
+        page.total = int(value) if value and value.strip().isdigit() else None
+    if listing.get("page_count"):
+        value = _maybe(body, listing["page_count"])
+        page.page_count = value if isinstance(value, int) else None
+    page.echo = {name: _maybe(body, pointer) for name, pointer in (listing.get("echo") or {}).items()}
+    return page
+
+
+def _maybe(body: Any, pointer: str) -> Any:
+    try:
+        return resolve_pointer(body, pointer)
+    except KeyError:
+        return None
+
+
 def item_key(item: Any, pointer: str) -> str:
     """Returns an item's identity: the value at `item_id`, or the whole item when that is ''."""
-    try:
-        value = resolve_pointer(item, pointer)
-    except KeyError:
-        value = item
+    if isinstance(item, dict) and pointer.count("/") == 1 and "~" not in pointer and pointer[1:] in item:
+        value = item[pointer[1:]]  # the usual `/id`, without walking a pointer
+    else:
+        try:
+            value = resolve_pointer(item, pointer)
+        except KeyError:
+            value = item
+    if isinstance(value, str):  # the usual id: what json.dumps gives, without its overhead (walks hold many)
+        return str(json.encoder.encode_basestring_ascii(value))
     return json.dumps(value, sort_keys=True)
+
+
+def item_keys(items: list[Any], pointer: str) -> list[str]:
+    """`[item_key(item, pointer) for item in items]`, the usual `/id` pointer read once for all (drift: millions)."""
+    if pointer.count("/") != 1 or "~" in pointer:
+        return [item_key(item, pointer) for item in items]
+    name, encode = pointer[1:], json.encoder.encode_basestring_ascii
+    return [
+        encode(value)
+        if type(item) is dict and name in item and type(value := item[name]) is str
+        else item_key(item, pointer)
+        for item in items
+    ]
 
 
 def _f(rule_id: str, walk: Walk, message: str, exchange: Exchange | None, secrets: tuple[str, ...]) -> Finding:
@@ -120,8 +300,7 @@ def judge_no_duplicates(walk: Walk, secrets: tuple[str, ...] = ()) -> list[Findi
     """Fails when an item appears twice in one walk."""
     seen: dict[str, int] = {}
     for number, page in enumerate(walk.pages, start=1):
-        for item in page.items:
-            key = item_key(item, walk.listing["item_id"])
+        for key in item_keys(page.items, walk.listing["item_id"]):
             if key in seen:
                 return [
                     _f(
@@ -327,7 +506,7 @@ def judge_last_page(walk: Walk, secrets: tuple[str, ...] = ()) -> list[Finding]:
                 secrets,
             )
         )
-    elif walk.pages and walk.listing["style"] == "cursor":
+    elif walk.pages and walk.listing["style"] in ("cursor", "link"):
         last = walk.pages[-1]
         if len(walk.pages) > 1 and not last.items:
             findings.append(
@@ -491,12 +670,17 @@ def judge_page_sizes(walk: Walk, maximum: int, secrets: tuple[str, ...] = ()) ->
 
 
 def main_limit(listing: dict[str, Any]) -> int | None:
-    """The page size of the main walk: the maximum where it can be asked for (fewest requests)."""
+    """The page size of the main walk: the maximum where it can be asked for (fewest requests).
+
+    Without a documented maximum, the documented default (else None: the server's own page size).
+    """
     spec = listing.get("limit") or {}
     if "param" not in spec:
         return None
     allowed = spec.get("allowed")
-    return max(allowed) if allowed else int(spec["max"])
+    if allowed:
+        return int(max(allowed))
+    return int(spec["max"]) if "max" in spec else spec.get("default")
 
 
 def other_kind(listing: dict[str, Any]) -> tuple[int | None, bool] | None:

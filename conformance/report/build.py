@@ -22,9 +22,11 @@ from conformance.report.model import (
     MatrixRow,
     Outcome,
     Report,
+    RequestRow,
     Result,
     known_categories,
 )
+from conformance.rules import RULES
 
 __all__ = [
     "MAX_BODY_CHARS",
@@ -67,7 +69,25 @@ def build_report(result: Result) -> Report:
         baseline=result.baseline,
         notes=tuple(_finding_view(index, item, None, kind="note") for index, item in enumerate(result.notes, 1)),
         incomplete=result.incomplete,
+        requests=_requests(result),
     )
+
+
+def _requests(result: Result) -> tuple[RequestRow, ...]:
+    """Requests per rule family (most first), each followed by its rules: where the next cut is."""
+    by_rule = result.run.requests_by_rule
+    total = sum(by_rule.values()) or 1
+    families: dict[str, dict[str, int]] = {}
+    for rule, sent in by_rule.items():
+        category = RULES[rule].category if rule in RULES else rule.split(".", 1)[0]
+        families.setdefault(category, {})[rule] = sent
+    rows: list[RequestRow] = []
+    for category, rules in sorted(families.items(), key=lambda item: -sum(item[1].values())):
+        family = sum(rules.values())
+        rows.append(RequestRow(category, "", family, family / total))
+        for rule, sent in sorted(rules.items(), key=lambda item: -item[1]):
+            rows.append(RequestRow(category, rule, sent, sent / total))
+    return tuple(rows)
 
 
 def _matrix(outcomes: list[Outcome], categories: tuple[str, ...], anchors: dict[tuple[str, str], str]) -> Matrix:

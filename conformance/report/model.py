@@ -17,7 +17,7 @@ read (matrix, scores, findings with truncated bodies and a curl command).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.rules import CATEGORIES
@@ -39,6 +39,7 @@ __all__ = [
     "MatrixRow",
     "Outcome",
     "Report",
+    "RequestRow",
     "Result",
     "ResultError",
     "Run",
@@ -130,6 +131,8 @@ class Run:
     requests_sent: int | None
     seed: int | str | None
     tool_version: str
+    requests_by_rule: Mapping[str, int] = field(default_factory=dict)
+    """Requests per rule (each test's charged to its first rule): where a run's cost goes."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,7 @@ class Result:
             requests_sent=_integer(data, "requests_sent"),
             seed=data.get("seed") if isinstance(data.get("seed"), int | str) else None,
             tool_version=_string(data, "tool_version", ""),
+            requests_by_rule=_counts(data.get("requests_by_rule")),
         )
         notes = tuple(_finding(item, f"notes[{i}]") for i, item in enumerate(_list(data, "notes")))
         incomplete = data.get("incomplete") if isinstance(data.get("incomplete"), Mapping) else None
@@ -251,6 +255,13 @@ def _string(data: Mapping[str, Any], key: str, where: str, *, required: bool = F
 def _number(data: Mapping[str, Any], key: str) -> float | None:
     value = data.get(key)
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _counts(value: Any) -> Mapping[str, int]:
+    """A {name: count} object, or empty when absent or malformed (older results have none)."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): int(v) for k, v in value.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
 def _integer(data: Mapping[str, Any], key: str) -> int | None:
@@ -463,10 +474,22 @@ class Report:
     baseline: BaselineNote | None
     notes: tuple[FindingView, ...] = ()
     incomplete: Mapping[str, Any] | None = None
+    requests: tuple[RequestRow, ...] = ()
+    """Requests per rule family, each followed by its rules (empty for results without the figures)."""
 
     def category(self, name: str) -> Counts:
         """Returns the counts of one category (all zero when none of its rules applies)."""
         return next((score.counts for score in self.categories if score.category == name), Counts())
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    """One line of the report's requests table: a rule family (rule "") or one of its rules."""
+
+    category: str
+    rule: str
+    requests: int
+    share: float
 
 
 @dataclass(frozen=True)

@@ -47,15 +47,11 @@ def _assets() -> dict[str, Any]:
 
 
 def percent(score: float | None) -> str:
-    """Returns a score as `73%`: rounded, but never 100% unless every check passed."""
-    if score is None:
-        return "—"
-    value = round(score * 100)
-    if value == 100 and score < 1:
-        value = 99
-    if value == 0 and score > 0:
-        value = 1
-    return f"{value}%"
+    """Returns a score as `73%`, the same whole percent the JSON result and `--fail-under` use."""
+    from conformance.report.score import score_percent
+
+    value = score_percent(score)
+    return "—" if value is None else f"{value}%"
 
 
 def _render(template: str, tool_version: str, **context: Any) -> str:

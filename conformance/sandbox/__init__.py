@@ -1,6 +1,6 @@
 """Sandbox servers: a conforming reference implementation of each API, plus faults.
 
-Each API module (`conformance.sandbox.<module>`) provides:
+Each API package (`conformance.sandbox.<module>`, the slug with `-` as `_`) provides:
 
 - `BASE_PATH`: the path the API is served under (`/v1`, `/api/v1`, ...);
 - `KEYS`: role -> demo key (`"full"` always; `"limited"` where the API has permissions);
@@ -15,17 +15,17 @@ Each API module (`conformance.sandbox.<module>`) provides:
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from types import ModuleType
 
 __all__ = ["SANDBOXES", "load_sandbox"]
 
+# Every sub-package here is the sandbox of the API its name spells (`gaming_goods` serves `gaming-goods`):
+# a new sandbox is a new folder, listed nowhere else.
 SANDBOXES = {
-    "goat": "conformance.sandbox.goat",
-    "gaming-goods": "conformance.sandbox.gaming_goods",
-    "gaming-goods-partner": "conformance.sandbox.gaming_goods_partner",
-    "storefront": "conformance.sandbox.storefront",
-    "tribute-shop": "conformance.sandbox.tribute_shop",
-    "retailcrm": "conformance.sandbox.retailcrm",
+    module.name.replace("_", "-"): f"{__name__}.{module.name}"
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)
+    if module.ispkg
 }
 
 

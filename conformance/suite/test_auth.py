@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from conformance.checks.common import judge_envelope, judge_error, judge_transport
+from conformance.checks.auth import judge_key_location, judge_permission, judge_public, judge_refusal
+from conformance.checks.errors import judge_envelope
+from conformance.checks.transport import judge_transport
 from conformance.client import AuthLocation
-from conformance.findings import finding
 from conformance.profile import resolve_pointer
 from conformance.suite.conftest import Verdict, build_or_skip, require_writes
-from conformance.suite.test_errors import patched_body
-from conformance.target import RecipeError, Target
+from conformance.target import RecipeError, Target, patched_body
 
 ENVELOPE_RULES = ("errors.envelope", "errors.code-convention")
 
@@ -71,35 +71,17 @@ def _refused(target: Target, verdict: Verdict, operation_id: str, credentials: s
                 f"{control.status or control.error}: the request itself is refused, so its answer says nothing "
                 "about the key"
             )
-    findings = judge_error(
-        target.profile,
-        exchange,
-        rule_id=rule_id,
-        operation=operation_id,
-        expected=expected,
-        what=what,
-        secrets=target.secrets,
-        rule=auth,
+    verdict.add(
+        judge_refusal(
+            target.profile,
+            exchange,
+            credentials=credentials,
+            rule_id=rule_id,
+            operation=operation_id,
+            what=what,
+            secrets=target.secrets,
+        )
     )
-    messages = auth.get("messages")
-    text = messages.get("missing" if credentials == "none" else "invalid") if messages else None
-    if text and exchange.status in expected and not findings:
-        try:
-            said = resolve_pointer(exchange.json(), messages["pointer"])
-        except (KeyError, ValueError):
-            said = None
-        if said != text:
-            findings.append(
-                finding(
-                    rule_id,
-                    operation_id,
-                    f"{what}: message {said!r}; documented: {text!r}.",
-                    rule=auth,
-                    exchange=exchange,
-                    secrets=target.secrets,
-                )
-            )
-    verdict.add(findings)
     verdict.conclude()
 
 
@@ -119,29 +101,15 @@ def test_invalid_credentials(target: Target, verdict: Verdict, protected_op: str
 def test_public_operation(target: Target, verdict: Verdict, public_op: str) -> None:
     """Fails when a public operation refuses a request without credentials (or, where documented, with a bad one)."""
     auth = target.profile.data["auth"]
-    op = target.operation(public_op)
     request = build_or_skip(target, public_op)
     modes = ["none", "invalid"] if auth.get("public_ignores_invalid") else ["none"]
     for mode in modes:
         exchange = target.client.request(credentials=mode, **request)
-        transport = judge_transport(exchange, public_op, target.secrets)
-        if transport:
-            verdict.add(transport)
+        verdict.add(
+            judge_public(target.profile, exchange, operation=public_op, credentials=mode, secrets=target.secrets)
+        )
+        if exchange.error is not None:
             break
-        if not 200 <= (exchange.status or 0) < 300:
-            verdict.add(
-                [
-                    finding(
-                        "auth.public-operations",
-                        public_op,
-                        f"{op.method} {op.path} with {'no' if mode == 'none' else 'an invalid'} key answered "
-                        f"{exchange.status}; documented as public: it must answer without credentials.",
-                        rule=auth,
-                        exchange=exchange,
-                        secrets=target.secrets,
-                    )
-                ]
-            )
     verdict.conclude()
 
 
@@ -167,23 +135,11 @@ def test_key_location(target: Target, verdict: Verdict, auth_location: dict[str,
         if location.in_ == "form" and "data" not in request:
             continue
         exchange = target.client.request(auth_location=location, **request)
-        transport = judge_transport(exchange, op.operation_id, target.secrets)
-        if transport:
-            verdict.add(transport)
-        elif exchange.status in (set(auth["missing_status"]) | set(auth["invalid_status"])):
-            verdict.add(
-                [
-                    finding(
-                        "auth.key-locations",
-                        op.operation_id,
-                        f"{op.method} {op.path} with the key in the {location.in_} {location.name!r} answered "
-                        f"{exchange.status}; documented: the key is accepted there.",
-                        rule=auth,
-                        exchange=exchange,
-                        secrets=target.secrets,
-                    )
-                ]
+        verdict.add(
+            judge_key_location(
+                target.profile, exchange, operation=op.operation_id, location=location, secrets=target.secrets
             )
+        )
         verdict.conclude()
         return
     pytest.skip(f"no operation to try the {location.in_} {location.name!r} key location on")
@@ -209,42 +165,13 @@ def test_permissions(target: Target, verdict: Verdict) -> None:
         has = permissions
     else:
         has = isinstance(permissions, list) and permission["permission"] in permissions
-    statuses = permission["status"] if isinstance(permission["status"], list) else [permission["status"]]
     overrides: dict[str, Any] = {}
     if "body_patch" in permission:
         build_or_skip(target, permission["operation"])
         overrides = patched_body(target, permission["operation"], permission["body_patch"])
     request = build_or_skip(target, permission["operation"], **overrides)
     exchange = target.client.request(**request)
-    op = target.operation(permission["operation"])
-    if has:
-        if exchange.status in statuses:
-            verdict.add(
-                [
-                    finding(
-                        "auth.permissions",
-                        op.operation_id,
-                        f"{op.method} {op.path} answered {exchange.status} although the key has "
-                        f"{permission['permission']!r}.",
-                        rule=permission,
-                        exchange=exchange,
-                        secrets=target.secrets,
-                    )
-                ]
-            )
-    else:
-        verdict.add(
-            judge_error(
-                target.profile,
-                exchange,
-                rule_id="auth.permissions",
-                operation=op.operation_id,
-                expected=statuses,
-                what=f"{op.method} {op.path} with a key lacking {permission['permission']!r}",
-                secrets=target.secrets,
-                rule=permission,
-            )
-        )
+    verdict.add(judge_permission(target.profile, exchange, has=has, secrets=target.secrets))
     verdict.conclude()
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import copy
-import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from conformance.checks.common import judge_error, judge_transport
+from conformance.checks.errors import judge_error
+from conformance.checks.idempotency import judge_conflict, judge_replay
+from conformance.checks.idempotency import resource_id as _resource_id
+from conformance.checks.transport import judge_transport
 from conformance.client import Exchange
 from conformance.findings import finding
-from conformance.profile import resolve_pointer
 from conformance.suite.conftest import Verdict, build_or_skip, require_writes
 from conformance.target import Target
 
@@ -26,13 +27,6 @@ def _send(target: Target, request: dict[str, Any], header: str, key: str | None)
     if key is not None:
         headers[header] = key
     return target.client.request(**{**request, "headers": headers})
-
-
-def _resource_id(exchange: Exchange, pointer: str) -> Any:
-    try:
-        return resolve_pointer(exchange.json(), pointer)
-    except (KeyError, ValueError):
-        return None
 
 
 def _created(target: Target, rule: dict[str, Any], verdict: Verdict, exchange: Exchange, what: str) -> Any:
@@ -59,100 +53,12 @@ def test_replay_same_resource(target: Target, verdict: Verdict, idempotent: dict
     request = _prepare(target, idempotent)
     key = f"conformance-{uuid.uuid4().hex}"
     first = _send(target, request, idempotent["header"], key)
-    first_id = _created(target, idempotent, verdict, first, "the first create")
+    _created(target, idempotent, verdict, first, "the first create")
     second = _send(target, request, idempotent["header"], key)
-    second_id = _resource_id(second, idempotent["resource_id"])
-    if second.status != first.status or second_id != first_id:
-        verdict.add(
-            [
-                finding(
-                    "idempotency.replay-same-resource",
-                    idempotent["operation"],
-                    f"a replay with the same {idempotent['header']} and body answered {second.status} with id "
-                    f"{second_id!r}; the first answer was {first.status} with id {first_id!r}.\n\n"
-                    "A replay must return the original resource and status, creating nothing.",
-                    rule=idempotent,
-                    exchange=second,
-                    secrets=target.secrets,
-                )
-            ]
-        )
-    else:
-        _judge_same_response(target, verdict, idempotent, first, second)
+    findings, notes = judge_replay(idempotent, first, second, target.secrets)
+    verdict.add(findings)
+    verdict.note(notes)
     verdict.conclude()
-
-
-# Fields a replay may show in their current state (the field's own name, not its parents'): the resource can
-# have moved on since the first answer.
-_MAY_CHANGE = re.compile(r"status|updated|modified", re.IGNORECASE)
-
-
-def _judge_same_response(
-    target: Target, verdict: Verdict, idempotent: dict[str, Any], first: Exchange, second: Exchange
-) -> None:
-    """A replay answers the first response: a field that differs is a finding, a state field a note."""
-    try:
-        before, after = first.json(), second.json()
-    except ValueError:
-        return
-    differences = _differences(before, after)
-    changed = [path for path in differences if not _MAY_CHANGE.search(path.rsplit("/", 1)[-1])]
-    moved = [path for path in differences if _MAY_CHANGE.search(path.rsplit("/", 1)[-1])]
-    header = idempotent["header"]
-    if changed:
-        verdict.add(
-            [
-                finding(
-                    "idempotency.replay-same-response",
-                    idempotent["operation"],
-                    f"a replay with the same {header} and body answered the same resource with other values at "
-                    f"{', '.join(changed[:5])}: {_shown(before, after, changed[0])}.\n\nA replay must return the "
-                    "first response (ids, payment links, timestamps), not a rebuilt one.",
-                    rule=idempotent,
-                    exchange=second,
-                    secrets=target.secrets,
-                )
-            ]
-        )
-    elif moved:
-        verdict.note(
-            [
-                finding(
-                    "idempotency.replay-same-response",
-                    idempotent["operation"],
-                    f"a replay with the same {header} answered the resource in its current state "
-                    f"({', '.join(moved[:5])} changed since the first answer); the documents do not say whether a "
-                    "replay repeats the first answer or shows the resource as it is now.",
-                    rule=idempotent,
-                    exchange=second,
-                    secrets=target.secrets,
-                )
-            ]
-        )
-
-
-def _differences(before: Any, after: Any, path: str = "") -> list[str]:
-    """JSON pointers where `after` differs from `before` (fields only `after` has are not differences)."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        found: list[str] = []
-        for key, value in before.items():
-            found += _differences(value, after.get(key), f"{path}/{key}")
-        return found
-    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
-        return [
-            p for i, (b, a) in enumerate(zip(before, after, strict=True)) for p in _differences(b, a, f"{path}/{i}")
-        ]
-    return [] if before == after else [path or "/"]
-
-
-def _shown(before: Any, after: Any, pointer: str) -> str:
-    def at(document: Any) -> Any:
-        try:
-            return resolve_pointer(document, pointer)
-        except KeyError:
-            return None
-
-    return f"{pointer} was {at(before)!r}, now {at(after)!r}"
 
 
 @pytest.mark.rules("idempotency.conflict", "errors.envelope")
@@ -166,33 +72,7 @@ def test_conflict(target: Target, verdict: Verdict, idempotent: dict[str, Any]) 
     if changed is None:
         pytest.skip("cannot derive a different body from the recipe")
     second = _send(target, changed, idempotent["header"], key)
-    findings = judge_error(
-        target.profile,
-        second,
-        rule_id="idempotency.conflict",
-        operation=idempotent["operation"],
-        expected=idempotent["conflict_status"],
-        what=f"the same {idempotent['header']} with a different body (first id {first_id!r})",
-        secrets=target.secrets,
-        rule=idempotent,
-    )
-    code = idempotent.get("conflict_code")
-    if code and second.status in idempotent["conflict_status"] and not findings:
-        try:
-            said = resolve_pointer(second.json(), target.profile.data["errors"]["code_pointer"])
-        except (KeyError, ValueError):
-            said = None
-        if said != code:
-            findings.append(
-                finding(
-                    "idempotency.conflict",
-                    idempotent["operation"],
-                    f"the conflict answered code {said!r}; documented: {code!r}.",
-                    rule=idempotent,
-                    exchange=second,
-                    secrets=target.secrets,
-                )
-            )
+    findings = judge_conflict(target.profile, idempotent, first_id, second, target.secrets)
     verdict.add(findings)
     verdict.conclude()
 

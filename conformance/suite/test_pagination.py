@@ -8,10 +8,11 @@ import threading
 import time
 from collections import Counter
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from conformance.checks.common import judge_error, judge_transport
+from conformance.checks.errors import judge_error
 from conformance.checks.pagination import (
     Page,
     Walk,
@@ -28,8 +29,10 @@ from conformance.checks.pagination import (
     judge_totals,
     main_limit,
     other_kind,
+    read_page,
     total_drift,
 )
+from conformance.checks.transport import judge_transport
 from conformance.client import Exchange
 from conformance.findings import Finding, finding
 from conformance.profile import resolve_pointer
@@ -50,35 +53,17 @@ class PageError(Exception):
 
 
 def fetch_page(target: Target, listing: dict[str, Any], params: dict[str, Any]) -> Page:
-    """Requests one page and reads its items, next pointer, total and echoes."""
+    """Requests one page and reads its items, next pointer (body, header or Link), total and echoes."""
     try:
-        exchange = target.send(listing["operation"], query=params)
+        exchange = target.send(listing["operation"], query={**(listing.get("query") or {}), **params})
     except RecipeError as exc:
         pytest.skip(f"cannot request {listing['operation']}: {exc}")
     if exchange.error or exchange.status != 200:
         raise PageError(exchange, f"answered {exchange.status or exchange.error}")
     try:
-        body = exchange.json()
-        items = resolve_pointer(body, listing["items"])
-    except (ValueError, KeyError) as exc:
-        raise PageError(exchange, f"has no item list at {listing['items'] or 'the body'} ({exc})") from None
-    if not isinstance(items, list):
-        raise PageError(exchange, f"has {type(items).__name__} at {listing['items'] or 'the body'}, not a list")
-    page = Page(exchange=exchange, params=dict(params), items=items)
-    if "cursor" in listing:
-        page.next = _maybe(body, listing["cursor"]["next"])
-    total = listing.get("total") or {}
-    if total.get("in") == "body":
-        value = _maybe(body, total["pointer"])
-        page.total = value if isinstance(value, int) else None
-    elif total.get("in") == "header":
-        value = exchange.header(total["name"])
-        page.total = int(value) if value and value.strip().isdigit() else None
-    if listing.get("page_count"):
-        value = _maybe(body, listing["page_count"])
-        page.page_count = value if isinstance(value, int) else None
-    page.echo = {name: _maybe(body, pointer) for name, pointer in (listing.get("echo") or {}).items()}
-    return page
+        return read_page(listing, exchange, params)
+    except ValueError as exc:
+        raise PageError(exchange, str(exc)) from None
 
 
 def _list_finding(
@@ -129,9 +114,9 @@ def _walk(target: Target, listing: dict[str, Any], limit: int | None, record: Wa
     if limit is not None and limit_param:
         params[limit_param] = limit
     size = page_size(listing, limit)
-    number = 1
+    number = first_page(listing)
     if style == "page":
-        params[listing["page"]["param"]] = 1
+        params[listing["page"]["param"]] = number
     elif style == "offset":
         params[listing["offset"]["param"]] = 0
     cursors: set[str] = set()
@@ -145,6 +130,15 @@ def _walk(target: Target, listing: dict[str, Any], limit: int | None, record: Wa
             if len(record.pages) >= max_pages or count > MAX_ITEMS:
                 record.ended = "bounded"
                 return record
+            if style == "link":  # the next page is the Link URL's query, whatever it holds
+                if page.next is None or not page.items:
+                    return record
+                if page.next in cursors:
+                    record.ended = "bounded"
+                    return record
+                cursors.add(page.next)
+                params = dict(parse_qsl(urlsplit(page.next).query, keep_blank_values=True))
+                continue
             if style == "cursor":
                 if page.next is None or not page.items:
                     return record
@@ -201,11 +195,11 @@ class Walks:
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self.cache: dict[tuple[str, int | None, int, bool], Walk | WalkFailed] = {}
+        self.cache: dict[tuple[str, str, int | None, int, bool], Walk | WalkFailed] = {}
         self.lock = threading.Lock()
 
     def get(self, listing: dict[str, Any], limit: int | None, *, copy: int = 0, steps: bool = False) -> Walk:
-        key = (listing["operation"], limit, copy, steps)
+        key = (listing["operation"], json.dumps(listing.get("query"), sort_keys=True), limit, copy, steps)
         with self.lock:
             if key not in self.cache:
                 try:
@@ -414,7 +408,11 @@ def test_default_limit(target: Target, listing: dict[str, Any], verdict: Verdict
         verdict.conclude()
         return
     count = len(page.items)
-    more = page.next is not None if listing["style"] == "cursor" else (page.total is not None and page.total > count)
+    more = (
+        page.next is not None
+        if listing["style"] in ("cursor", "link")
+        else (page.total is not None and page.total > count)
+    )
     if count > default or (more and count != default):
         verdict.add(
             [
@@ -430,7 +428,22 @@ def test_default_limit(target: Target, listing: dict[str, Any], verdict: Verdict
     verdict.conclude()
 
 
+def first_page(listing: dict[str, Any]) -> int:
+    """The number of a page-style list's first page (documented, else 1)."""
+    return int((listing.get("page") or {}).get("first", 1))
+
+
 def _first_page_params(listing: dict[str, Any]) -> dict[str, Any]:
+    """The first page without a page size: no parameter at all, unless the default applies only when paging.
+
+    json-server returns the whole list without `_page`, and its default page size once `_page` is given.
+    """
+    if (listing.get("limit") or {}).get("default_applies") != "when_paging":
+        return {}
+    if listing["style"] == "page":
+        return {listing["page"]["param"]: first_page(listing)}
+    if listing["style"] == "offset":
+        return {listing["offset"]["param"]: 0}
     return {}
 
 
@@ -499,6 +512,8 @@ def test_max_limit(target: Target, walks: Walks, listing: dict[str, Any], verdic
     spec = listing.get("limit") or {}
     if not spec:
         pytest.skip("the list documents no page size")
+    if "max" not in spec:
+        pytest.skip("the profile gives no maximum page size (limit.max): there is no bound to hold pages to")
     maximum = int(spec["max"])
     if "param" not in spec:  # a fixed page size: the walk is the only check, so its failure is reported here
         if listing["style"] != "none":
@@ -617,7 +632,7 @@ def _judge_refused(
 
 def _send_params(target: Target, listing: dict[str, Any], params: dict[str, Any]) -> Exchange:
     try:
-        return target.send(listing["operation"], query=params)
+        return target.send(listing["operation"], query={**(listing.get("query") or {}), **params})
     except RecipeError as exc:
         pytest.skip(f"cannot request {listing['operation']}: {exc}")
 

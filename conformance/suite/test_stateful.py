@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from conformance.checks.common import judge_documented_status, judge_transport
+from conformance.checks.schema import judge_documented_status
+from conformance.checks.transport import judge_transport
 from conformance.findings import finding
 from conformance.profile import resolve_pointer, resolve_ref
 from conformance.suite.conftest import Verdict, build_or_skip, require_writes
-from conformance.suite.test_errors import patched_body
-from conformance.target import RecipeError, Target
+from conformance.target import RecipeError, Target, patched_body
 
 BODY = "$response.body#"
 # Refusals of a linked write that say nothing about whether the created resource exists: payment

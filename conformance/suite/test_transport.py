@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.checks.common import JSON_TYPES, judge_transport
+from conformance.checks.common import JSON_TYPES
+from conformance.checks.transport import judge_transport
 from conformance.findings import finding
 from conformance.suite.conftest import Verdict
 from conformance.target import RecipeError, Target

@@ -19,6 +19,7 @@ from conformance.cli import main
 from conformance.profile import load_profile
 from conformance.report.commands import diff_main
 from conformance.report.model import Result
+from conformance.rules import RULES
 from conformance.sandbox import load_sandbox
 
 KEYS = tuple(load_sandbox("goat").KEYS.values())
@@ -93,6 +94,10 @@ def test_clean_run_exits_0_and_its_json_summary_matches_the_report(
     assert result["summary"]["failed"] == 0 and result["summary"]["passed"] > 0
     html = (tmp_path / "goat.html").read_text(encoding="utf-8")
     assert f"{result['summary']['passed']} passed" in html
+    # where the requests went (issue 13): every request charged to one rule, the families shown in the report
+    assert sum(result["requests_by_rule"].values()) == result["requests_sent"] > 0
+    assert all(rule in RULES for rule in result["requests_by_rule"])  # each test's under its first rule
+    assert 'id="requests"' in html
 
 
 def test_faulty_run_counts_one_outcome_per_rule_and_operation(
@@ -248,7 +253,7 @@ def test_a_baseline_entry_for_a_rule_that_did_not_run_is_neither_unused_nor_drop
 
 
 def test_the_run_says_its_pace_and_why_at_the_start(capsys: pytest.CaptureFixture[str]) -> None:
-    """A storefront run at the default 20 requests/s took 37 s with nothing saying why."""
+    """A storefront run at the old default of 20 requests/s took 37 s with nothing saying why."""
     from conformance.sandbox.runner import running_sandbox
 
     with running_sandbox("storefront", rate_limit=(1000, 1)) as sandbox:
@@ -258,7 +263,7 @@ def test_the_run_says_its_pace_and_why_at_the_start(capsys: pytest.CaptureFixtur
         assert main(["run", "storefront", *target, "--pace", "200/1"]) == 0
         chosen = capsys.readouterr().out.splitlines()[1]
     assert default == (
-        "  pace: 20 requests per 1 s, the suite's default: the documents give no figure; "
+        "  pace: 1200 requests per 60 s, the suite's default: the documents give no figure; "
         "--pace N/SECONDS if the server allows more"
     )
     assert chosen == "  pace: 200 requests per 1 s (--pace)"

@@ -152,6 +152,23 @@ def test_report_shows_run_facts(make_result: Make) -> None:
         assert text in html
 
 
+def test_report_shows_requests_per_rule_family_and_rule(make_result: Make) -> None:
+    """Issue 13: where the requests go, so the next cut is visible; families first, most requests first."""
+    by_rule = {"schema.server-error": 300, "pagination.complete": 60, "pagination.no-duplicates": 40}
+    report = build_report(Result.from_dict(make_result(requests_sent=400, requests_by_rule=by_rule)))
+    rows = [(r.category, r.rule, r.requests) for r in report.requests]
+    assert rows == [
+        ("schema", "", 300),
+        ("schema", "schema.server-error", 300),
+        ("pagination", "", 100),
+        ("pagination", "pagination.complete", 60),
+        ("pagination", "pagination.no-duplicates", 40),
+    ]
+    html = render_report(report)
+    assert 'id="requests"' in html and "75 %" in html and "pagination.no-duplicates" in html
+    assert 'id="requests"' not in _render(make_result())  # an older result without the figures
+
+
 def test_report_expands_every_finding_when_printed(make_result: Make) -> None:
     html = _render(make_result())
     print_css = html[html.index("@media print") :]
