@@ -67,6 +67,18 @@ def _rate(value: Any) -> str:
     return text
 
 
+def _budget(value: Any) -> str:
+    """`180` (seconds), `"180s"` or `"300req"`, as `--budget` takes it."""
+    from conformance.plan import parse_budget
+
+    text = str(_whole(value)) if isinstance(value, int) and not isinstance(value, bool) else _text(value)
+    try:
+        parse_budget(text)
+    except ValueError:
+        raise ValueError('must be seconds (180, "180s") or a number of requests ("300req")') from None
+    return text
+
+
 def _url(value: Any) -> str:
     """A base URL without `user:password@`: a secret never comes from a committed file."""
     from urllib.parse import urlsplit
@@ -115,6 +127,7 @@ SETTINGS = (
     Setting("rules", "rule", "--rule", _texts),
     Setting("keyword", "keyword", "-k", _text),
     Setting("max_examples", "max_examples", "--max-examples", _whole),
+    Setting("budget", "budget", "--budget", _budget),
     Setting("seed", "seed", "--seed", _whole),
     Setting("timeout", "timeout", "--timeout", _number),
     Setting("allow_writes", "allow_writes", "--allow-writes", _flag),

@@ -231,3 +231,17 @@ def test_a_base_url_with_credentials_in_a_file_is_refused_without_echoing_them(
     (tmp_path / "conformance.toml").write_text('base_url = "https://staging.example/v1"\n', encoding="utf-8")
     config = load_config()
     assert config is not None and config.values["base_url"] == "https://staging.example/v1"
+
+
+def test_a_budget_can_come_from_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new user's CI wanted its `--budget` beside its other settings: `unknown key 'budget'`."""
+    monkeypatch.chdir(tmp_path)
+    for value, parsed_as in (("180", "180"), ('"300req"', "300req")):
+        (tmp_path / "conformance.toml").write_text(f'api = "goat"\nbudget = {value}\n', encoding="utf-8")
+        assert parsed([]).budget == parsed_as
+    assert parsed(["--budget", "60"]).budget == "60"  # the command line wins
+    (tmp_path / "conformance.toml").write_text('api = "goat"\nbudget = "soon"\n', encoding="utf-8")
+    assert main(["run"]) == 2
+    assert capsys.readouterr().err.startswith("error: conformance.toml: budget: must be seconds")
