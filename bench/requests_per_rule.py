@@ -6,6 +6,8 @@ which rules spend them, so that the next cut is visible. Two kinds of run:
     .venv/bin/python bench/requests_per_rule.py --label after                 # default run of all six sandboxes
     .venv/bin/python bench/requests_per_rule.py --label after --rate-limited  # gaming-goods sandbox at 100/60,
                                                                               # --probe-rate-limit, writes on
+    .venv/bin/python bench/requests_per_rule.py --label after --together      # the six in one command, side by
+                                                                              # side (`conformance run API API…`)
     .venv/bin/python bench/requests_per_rule.py --compare before after        # the two tables side by side
 
 A default run is `conformance run API --report-dir DIR -q` with the embedded sandbox (as bench/full_run.py); the
@@ -49,7 +51,7 @@ def per_rule(junit: Path) -> Counter[str]:
         return counts
     for case in ET.parse(junit).iter("testcase"):
         props = [(p.get("name"), p.get("value")) for p in case.iter("property")]
-        rules = [v for n, v in props if n == "conformance_rule"]
+        rules = [str(v) for n, v in props if n == "conformance_rule"]
         sent = sum(int(v or 0) for n, v in props if n == "conformance_requests")
         counts[rules[0] if rules else "(no rule)"] += sent
     return counts
@@ -96,6 +98,34 @@ def default_runs(apis: list[str], extra: list[str]) -> list[dict[str, Any]]:
             f"{api}: {runs[-1]['wall_s']} s, {runs[-1]['requests']} requests, exit {runs[-1]['exit_code']}", flush=True
         )
     return runs
+
+
+def together_run(apis: list[str], extra: list[str]) -> tuple[float, list[dict[str, Any]]]:
+    """All the APIs in one `conformance run API API…` (side by side, conformance/multirun.py): its wall, and
+    each API's requests and findings from its own result (its `wall_s` is the run's `duration_s`)."""
+    with tempfile.TemporaryDirectory(prefix="bench-requests-") as tmp:
+        argv = [*conformance_command(), "run", *apis, "--report-dir", tmp, "-q", *extra]
+        started = time.perf_counter()
+        proc = subprocess.run(argv, env=clean_env(), cwd=tmp, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        runs = []
+        for api in apis:
+            path = Path(tmp) / f"{api}.json"
+            result = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+            runs.append(
+                {
+                    "api": api,
+                    "wall_s": result.get("duration_s"),
+                    "requests": result.get("requests_sent"),
+                    "findings": sorted({f"{f['rule']} {f['operation']}" for f in result.get("findings", [])}),
+                    "exit_code": proc.returncode,
+                    "stderr": proc.stdout.strip().splitlines()[-3:] if proc.returncode not in (0, 1) else [],
+                    "per_rule": dict(per_rule(Path(tmp) / f"{api}.junit.xml")),
+                    "skipped": sorted({c["rule"] for c in result.get("checks", []) if c["outcome"] == "skipped"}),
+                }
+            )
+    print(f"{len(apis)} APIs in one command: {wall:.1f} s, exit {proc.returncode}", flush=True)
+    return round(wall, 1), runs
 
 
 def external_run(api: str, rate: str | None, extra: list[str]) -> dict[str, Any]:
@@ -211,6 +241,9 @@ def main() -> int:
     )
     parser.add_argument("--extra", action="append", default=[], help="extra option for conformance run")
     parser.add_argument("--peer", action="store_true", help="each clean sandbox: the suite vs plain schemathesis")
+    parser.add_argument(
+        "--together", action="store_true", help="the default runs in one `conformance run API API…` command"
+    )
     parser.add_argument("--tree", help="run the code of this directory (a checkout of an older commit)")
     parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"), help="compare two saved results")
     args = parser.parse_args()
@@ -220,22 +253,33 @@ def main() -> int:
         before, after = (json.loads(Path(p).read_text(encoding="utf-8")) for p in args.compare)
         print(compare(before, after))
         return 0
-    runs = (
-        peer_runs(args.api or list(SANDBOXES))
-        if args.peer
-        else [rate_limited_run(args.extra)]
-        if args.rate_limited
-        else [external_run(api, None, args.extra) for api in args.api or list(SANDBOXES)]
-        if args.external
-        else default_runs(args.api or list(SANDBOXES), args.extra)
-    )
-    record = {
+    together_wall = None
+    apis = args.api or list(SANDBOXES)
+    if args.together:
+        together_wall, runs = together_run(apis, args.extra)
+    elif args.peer:
+        runs = peer_runs(apis)
+    elif args.rate_limited:
+        runs = [rate_limited_run(args.extra)]
+    elif args.external:
+        runs = [external_run(api, None, args.extra) for api in apis]
+    else:
+        runs = default_runs(apis, args.extra)
+    record: dict[str, Any] = {
         "label": args.label,
         "when": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.1f}",
         "runs": runs,
     }
+    if together_wall is not None:
+        record["together_wall_s"] = together_wall
     RESULTS.mkdir(parents=True, exist_ok=True)
-    kind = "_rate_limited" if args.rate_limited else "_external" if args.external else "_peer" if args.peer else ""
+    kinds = {
+        "_rate_limited": args.rate_limited,
+        "_external": args.external,
+        "_peer": args.peer,
+        "_together": args.together,
+    }
+    kind = next((name for name, chosen in kinds.items() if chosen), "")
     name = f"requests_{args.label}{kind}.json"
     (RESULTS / name).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     print(compare(record, record).split("\n\n", 1)[1])

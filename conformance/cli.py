@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         if args.command == "run":
             _apply_config(args, argv[argv.index("run") + 1 :])
+            apis = list(dict.fromkeys(args.api or []))  # one API or several, from the command line or the file
+            args.api = apis[0] if apis else None
+            if len(apis) > 1:
+                return _run_several(apis, args, argv[argv.index("run") + 1 :])
         return int(args.handler(args))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -85,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "api",
         metavar="API",
-        nargs="?",
-        help=f"bundled API: {', '.join(API_SLUGS)} (optional with --spec, whose profile names its API)",
+        nargs="*",
+        help=f"bundled API: {', '.join(API_SLUGS)} (optional with --spec, whose profile names its API); "
+        "several APIs run at once against their sandboxes, each in its own process",
     )
     run.add_argument("--base-url", help="base URL including its path, e.g. https://api.example/v1")
     run.add_argument("--api-key", help="API key (default: $CONFORMANCE_API_KEY; the sandbox's key without --base-url)")
@@ -238,9 +243,29 @@ def _apply_config(args: argparse.Namespace, run_argv: list[str]) -> None:
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     if config is not None:
-        fresh = build_parser()
-        run = next(a for a in fresh._actions if isinstance(a, argparse._SubParsersAction)).choices["run"]
-        config.apply(args, given_options(run, run_argv))
+        config.apply(args, given_options(_run_parser(), run_argv))
+
+
+def _run_several(apis: list[str], args: argparse.Namespace, run_argv: list[str]) -> int:
+    """`conformance run API API…` (conformance/multirun.py): the shared options go to each API's run."""
+    from conformance.multirun import child_argv, one_api_option, run_many
+
+    for api in apis:
+        known_api(api)
+    option = one_api_option(args)
+    if option:
+        given = option in run_argv or any(token.startswith(option + "=") for token in run_argv)
+        where = "" if given else " (set by the config file)"
+        raise UsageError(f"{option}{where} applies to one API; run the APIs one at a time to use it")
+    return run_many(apis, child_argv(_run_parser(), run_argv, apis), args.report_dir)
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    """A fresh parser of the `run` command (its actions say which options take a value)."""
+    run: argparse.ArgumentParser = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    ).choices["run"]
+    return run
 
 
 def _delegate(name: str, rest: list[str]) -> int:

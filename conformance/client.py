@@ -13,13 +13,14 @@ Layers, one small method each: `request` (credentials, throttling retry) → `_f
 
 from __future__ import annotations
 
+import contextlib
 import json as jsonlib
 import secrets as secretslib
 import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -228,6 +229,8 @@ class Client:
         self._resume_at = 0.0  # monotonic time before which the server said Remaining 0
         self._resume_lock = threading.Lock()
         self._window_end_tasks: list[Callable[[], object]] = []
+        self._recordings: list[list[Exchange]] = []  # see `recording`
+        self._recording_lock = threading.Lock()
         self._user_agent = f"api-conformance/{__version__}"
         # A server that stopped answering must not cost timeout × every remaining request.
         self._silent_in_a_row = _Counter()
@@ -240,6 +243,30 @@ class Client:
         """
         with self._resume_lock:
             self._window_end_tasks.append(task)
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[Exchange]]:
+        """Collects every exchange `request` returns while the block runs, from any thread, in the order they came.
+
+        The suite's verdict records a test's exchanges this way, to judge each by the rules of any response
+        (conformance/suite/conftest.py). Throttled answers the client retried are not returned, so not recorded.
+        """
+        found: list[Exchange] = []
+        with self._recording_lock:
+            self._recordings = [*self._recordings, found]
+        try:
+            yield found
+        finally:
+            with self._recording_lock:
+                self._recordings = [r for r in self._recordings if r is not found]
+
+    def _record(self, exchange: Exchange) -> Exchange:
+        recordings = self._recordings  # rebound, never changed in place: safe to read without the lock
+        if recordings:
+            with self._recording_lock:
+                for found in recordings:
+                    found.append(exchange)
+        return exchange
 
     def _window_spent(self) -> bool:
         """Runs the tasks waiting for the window's end; True when there were any."""
@@ -328,7 +355,7 @@ class Client:
         while True:
             exchange = self._follow(draft, operation, key, location, timeout, pace)
             if exchange.status != exceeded or not retry_throttled or attempt >= self.max_retries:
-                return exchange
+                return self._record(exchange)
             time.sleep(self._throttle_delay(exchange, attempt))
             attempt += 1
 

@@ -117,7 +117,7 @@ class Setting:
 
 
 SETTINGS = (
-    Setting("api", "api", "API", _text),
+    Setting("api", "api", "API", _texts),  # one API, or a list: several side by side (conformance/multirun.py)
     Setting("spec", "spec", "--spec", _text, path=True),
     Setting("base_url", "base_url", "--base-url", _url),
     Setting("report_dir", "report_dir", "--report-dir", _text, path=True),

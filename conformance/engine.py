@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from conformance.checks.schema import infrastructure_refusal, tolerated_input
+from conformance.checks.schema import infrastructure_refusal, paging_parameters, tolerated_input
 from conformance.client import engine_limiter
 from conformance.findings import Finding, finding
 from conformance.interrupt import reraise_swallowed
@@ -89,8 +89,11 @@ def engine_config(target: Target, spec: dict[str, Any], scope: str = ENGINE) -> 
     }
     if headers:
         config["headers"] = headers
-    elif target.api_key and location["in"] == "query":
-        config["parameters"] = {location["name"]: target.api_key}
+    # The key's query parameter carries the key, never a generated value (which would only be a wrong key,
+    # the auth rules' job): otherwise most cases test the key check instead of the operation.
+    query_keys = [loc["name"] for loc in target.profile.data["auth"]["locations"] if loc["in"] == "query"]
+    if target.api_key and query_keys:
+        config["parameters"] = {name: target.api_key for name in query_keys}
     if target.options.seed is not None:
         config["seed"] = target.options.seed
     return config
@@ -108,6 +111,86 @@ def readable_spec(target: Target) -> dict[str, Any]:
     return spec
 
 
+def coverage_filter(target: Target) -> Any:
+    """A `filter_case` hook that leaves out the coverage phase's cases that repeat a question (issue 13).
+
+    Why: those cases were about 40 % of the engine's requests. Left out:
+    - of the wrong-type cases of a value (a string, a number, a boolean, an array, an object: five
+      requests) and of its unexpected-member cases, all but the first: whether the server refuses a
+      wrong type, or an unexpected member, is one question per value; but a null in a JSON body is
+      asked too, since a null where a value belongs is what most often crashes a server;
+    - the Content-Type probes of an operation without a request body: no server reads the Content-Type
+      of a request that has no body;
+    - a page parameter's value past its bounds: the profile says which refusals are promised, and
+      pagination.invalid-limit and pagination.max-limit send those very requests and judge them (here
+      they could only be notes: conformance/checks/schema.py `tolerated_input`);
+    - cases that drop or change the API key (`Authorization`, retailcrm's `apiKey`): a credential's
+      presence and value are the auth rules' job (missing-credentials, invalid-credentials,
+      key-locations), with the documented statuses; here a generated key is only a wrong one.
+    Positive cases and every other negative scenario (bounds, enums, patterns, missing members) are kept
+    whole, and the fuzzing phase still draws every type.
+    """
+    from schemathesis.generation.meta import CONTENT_TYPE_PROBES, CoveragePhaseData, CoverageScenario
+
+    repeated = {CoverageScenario.INCORRECT_TYPE, CoverageScenario.OBJECT_UNEXPECTED_PROPERTIES}
+    bounds = {CoverageScenario.VALUE_ABOVE_MAXIMUM, CoverageScenario.VALUE_BELOW_MINIMUM}
+    profile = target.profile
+    operations = {op.label: op for op in profile.operations.values()}
+    key_names = {str(location["name"]).lower() for location in profile.data["auth"]["locations"]}
+    key_names |= {name.lower() for name in _security_header_names(profile.spec)}
+    seen: set[tuple[Any, ...]] = set()
+    lock = threading.Lock()
+
+    def filter_case(context: Any, case: Any) -> bool:
+        data = getattr(getattr(getattr(case, "meta", None), "phase", None), "data", None)
+        if not isinstance(data, CoveragePhaseData):
+            return True
+        op = operations.get(case.operation.label)
+        if data.scenario in CONTENT_TYPE_PROBES and op is not None and not op.definition.get("requestBody"):
+            return False
+        if str(data.parameter or "").lower() in key_names:
+            return False
+        location = str(getattr(data.parameter_location, "value", data.parameter_location) or "").lower()
+        if data.scenario in bounds and location == "query" and op is not None:
+            if data.parameter in paging_parameters(profile.spec, op.operation_id):
+                return False
+        if data.scenario not in repeated:
+            return True
+        null = location == "body" and _value_at(case.body, data.location) is None
+        key = (case.operation.label, data.parameter_location, data.parameter, data.location, data.scenario, null)
+        with lock:
+            if key in seen:
+                return False
+            seen.add(key)
+        return True
+
+    return filter_case
+
+
+def _value_at(body: Any, schema_pointer: str | None) -> Any:
+    """The body's value at a schema pointer (`/properties/items/items/properties/quantity/type`: the first
+    item's quantity); a missing value is not None."""
+    value, parts = body, iter((schema_pointer or "").strip("/").split("/"))
+    for part in parts:
+        if part == "items":
+            value = value[0] if isinstance(value, list) and value else ...
+        elif part == "properties":
+            name = next(parts, "")
+            value = value.get(name, ...) if isinstance(value, dict) else ...
+    return value
+
+
+def _security_header_names(spec: dict[str, Any]) -> set[str]:
+    """The headers and parameters the spec's security schemes read a credential from (`Authorization` for
+    HTTP schemes)."""
+    names = set()
+    for scheme in ((spec.get("components") or {}).get("securitySchemes") or {}).values():
+        if isinstance(scheme, dict):
+            names.add("Authorization" if scheme.get("type") in ("http", "oauth2", "openIdConnect") else "")
+            names.add(str(scheme.get("name") or ""))
+    return names - {""}
+
+
 def run_engine(target: Target, progress: Any = None, scope: str = ENGINE) -> EngineRun:
     """Runs Schemathesis against the target, on the operations of `scope`.
 
@@ -122,6 +205,7 @@ def run_engine(target: Target, progress: Any = None, scope: str = ENGINE) -> Eng
     if scope != ENGINE:
         schema = schema.include(operation_id=scope_operations(target.profile, scope, target.options.workers))
     schema.config.rate_limit = engine_limiter(target.client)  # the suite's window, shared (issue 13)
+    schema.hook(coverage_filter(target))
     labels = {op.label: op.operation_id for op in target.profile.operations.values()}
     throttled = int(target.profile.data["rate_limit"]["exceeded_status"])
     result = EngineRun()
@@ -132,6 +216,7 @@ def run_engine(target: Target, progress: Any = None, scope: str = ENGINE) -> Eng
         if isinstance(event, events.ScenarioFinished):
             recorder = event.recorder
             result.requests += len(recorder.interactions)
+            _judge_valid_answers(target, recorder, labels, result, seen)
             for case_id, nodes in recorder.checks.items():
                 for node in nodes:
                     if node.failure_info is None:
@@ -166,15 +251,49 @@ def run_engine(target: Target, progress: Any = None, scope: str = ENGINE) -> Eng
                     )
         elif isinstance(event, events.NonFatalError):
             label = getattr(event, "label", "") or ""
-            result.errors.append(f"{label}: {_error_text(event)}")
+            result.errors.append(f"{label}: {_error_text(event, target.secrets)}")
         elif isinstance(event, events.FatalError):
-            result.errors.append(f"Schemathesis stopped: {_error_text(event)}")
+            result.errors.append(f"Schemathesis stopped: {_error_text(event, target.secrets)}")
         if isinstance(event, events.Interrupted | events.PhaseFinished):
             # Ctrl-C or SIGTERM during the engine: the run was interrupted, not finished (the engine may have
             # swallowed it and only skipped a phase)
             reraise_swallowed()
     reraise_swallowed()
     return result
+
+
+# The rules of any response that Schemathesis' own checks do not judge (conformance/checks/passive.py).
+ANSWER_RULES = frozenset({"errors.envelope", "errors.code-convention", "errors.request-id", "rate-limit.headers"})
+
+
+def _judge_valid_answers(
+    target: Target, recorder: Any, labels: dict[str, str], result: EngineRun, seen: set[tuple[str, str, bool]]
+) -> None:
+    """Judges the answers to the engine's valid (positive-mode) requests by the rules of any response.
+
+    Why (issue 13): every response is judged by every rule that can judge it; the engine's valid requests are
+    the most numerous answers of a run. Its negative cases are left to the rules that judge wrong requests on
+    purpose (errors.*, with their leniencies): a refusal of a malformed request may rightly come from a proxy
+    or framework without the API's envelope. One finding per rule and operation, as for Schemathesis' checks.
+    """
+    from schemathesis.generation import GenerationMode
+
+    from conformance.checks.passive import judge_recorded
+
+    exchanges = []
+    for case_id, interaction in recorder.interactions.items():
+        node = recorder.cases.get(case_id)
+        meta = getattr(node.value, "meta", None) if node else None
+        if interaction.response is None or getattr(getattr(meta, "generation", None), "mode", None) != (
+            GenerationMode.POSITIVE
+        ):
+            continue
+        exchanges.append(_exchange(interaction, labels.get(node.value.operation.label)))
+    findings, _ = judge_recorded(target.profile, exchanges, target.secrets, ANSWER_RULES)
+    for item in findings:
+        if (item.rule_id, item.operation, False) not in seen:
+            seen.add((item.rule_id, item.operation, False))
+            result.findings.setdefault(item.operation, []).append(item)
 
 
 def _leniency(
@@ -232,10 +351,13 @@ def _report_progress(progress: Any, event: Any, labels: dict[str, str]) -> None:
         progress.engine_phase_finished(value(event.phase.name), value(event.status))
 
 
-def _error_text(event: Any) -> str:
+def _error_text(event: Any, secrets: tuple[str, ...]) -> str:
+    """The first line of an engine error, the key hidden (a URL in it may carry the key in its query)."""
+    from conformance.exchange import redact
+
     info = getattr(event, "info", None)
     text = getattr(info, "message", None) or str(getattr(event, "exception", "") or info or event)
-    return str(text).splitlines()[0][:300] if text else "unknown error"
+    return redact(str(text).splitlines()[0][:300], secrets) if text else "unknown error"
 
 
 def _message(failure: Any, code_sample: str, target: Target) -> str:
@@ -244,7 +366,7 @@ def _message(failure: Any, code_sample: str, target: Target) -> str:
     return redact(f"{failure.title}: {failure.message}".strip(), target.secrets)[:4000]
 
 
-def _exchange(interaction: Any) -> Any:
+def _exchange(interaction: Any, operation: str | None = None) -> Any:
     """Returns the interaction as a client Exchange, so evidence is redacted in one place."""
     if interaction is None:
         return None
@@ -256,7 +378,7 @@ def _exchange(interaction: Any) -> Any:
         return {k: ", ".join(v) if isinstance(v, list) else str(v) for k, v in dict(headers).items()}
 
     sent: dict[str, Any] = {
-        "operation": None,
+        "operation": operation,
         "method": request.method,
         "url": request.uri,
         "request_headers": flat(request.headers),
@@ -319,7 +441,7 @@ def preflight(target: Target) -> str | None:
     for op in target.profile.operations.values():
         if op.method == "GET":
             try:
-                exchange = target.send(op.operation_id)
+                exchange = target.answer(op.operation_id)
             except RecipeError:
                 continue
             if exchange.error:

@@ -511,6 +511,20 @@ class Collector:
                     "test": report.nodeid,
                 }
             )
+        # A finding under a rule the test does not declare (the rules of any response its recorded exchanges
+        # broke, conformance/suite/conftest.py) is a failed check of that rule on the finding's operation.
+        undeclared = {(item["rule"], item["operation"]) for item in found if item["rule"] not in rules}
+        for rule, operation in sorted(undeclared):
+            state.checks.append(
+                {
+                    "rule": rule,
+                    "category": RULES[rule].category,
+                    "operation": operation,
+                    "outcome": "failed",
+                    "reason": "",
+                    "test": report.nodeid,
+                }
+            )
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.state.result = build_result(self.state, seed=self.config.getoption("conformance_seed"))

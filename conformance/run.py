@@ -92,7 +92,7 @@ def check_report_dir(path: str) -> Path:
     directory = Path(path)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / ".conformance-write-test"
+        probe = directory / f".conformance-write-test.{os.getpid()}"  # runs side by side each probe their own
         probe.write_text("")
         probe.unlink()
     except OSError as exc:

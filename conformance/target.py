@@ -152,7 +152,7 @@ class Target:
         ops = sorted(self.profile.operations.values(), key=lambda op: op.operation_id in public)
         for op in ops:
             if op.method == "GET" and not op.path_params:
-                exchange = self.send(op.operation_id)
+                exchange = self.answer(op.operation_id)
                 value = exchange.header(names["limit"]) or ""
                 return int(value) if value.strip().isdigit() and int(value) > 0 else None
         return None
@@ -218,6 +218,36 @@ class Target:
             except RecipeError as second:
                 raise RecipeError(f"{exc}; then {second}") from None
 
+    def answer(self, operation_id: str) -> Exchange:
+        """The answer to the operation's plain recipe (`ask`); only a success is kept: a later caller asks again
+        after a refusal (an account without orders yet may have one by then)."""
+        return self.ask(self.build(operation_id), keep_refusals=False)
+
+    def ask(self, request: dict[str, Any], *, keep_refusals: bool = True) -> Exchange:
+        """Sends `request` (client.request's arguments); a read's answer is remembered and shared.
+
+        Why (issue 13): several rules ask a read the same question: a bad-parameter check's control, a
+        recipe variable, the advertised limit, the engine's pre-flight and the transport check all want
+        the plain recipe's answer, and pagination.invalid-limit and errors.bad-parameter may send the very
+        same bad page parameter. A polite run asks once. Only for questions whose answer does not change:
+        never for walks that compare two answers. A write is sent every time; a server error, a timeout or
+        throttled answer (408, 425, 429, the profile's), or a transport error is not remembered, so a passing
+        hiccup is asked again. With several workers each asks once.
+        """
+        key = "ask:" + json.dumps(request, sort_keys=True, default=str)
+        with self._lock:
+            if key in self._cache:
+                cached: Exchange = self._cache[key]
+                return cached
+        exchange = self.client.request(**request)
+        passing = {408, 425, 429, self.profile.data["rate_limit"].get("exceeded_status")}
+        status = exchange.status
+        kept = status is not None and (200 <= status < 300 or keep_refusals and status < 500 and status not in passing)
+        if request.get("method") == "GET" and kept:
+            with self._lock:
+                self._cache.setdefault(key, exchange)
+        return exchange
+
     def _read_variable(self, name: str, spec: dict[str, Any]) -> Any:
         op_id = spec["operation"]
         with self._lock:
@@ -225,7 +255,7 @@ class Target:
                 op = self.profile.operation(op_id)
                 if op.method != "GET" and not self.writes_allowed:
                     raise RecipeError(f"{name!r} needs {op_id}, a write, and writes to this host are off")
-                exchange = self.send(op_id)
+                exchange = self.answer(op_id)
                 if exchange.error or exchange.status is None or exchange.status >= 400:
                     raise RecipeError(
                         f"{name!r}: {op.label} answered {exchange.status or exchange.error}, not a success"

@@ -43,13 +43,13 @@ def test_pyproject_settings_fill_what_the_command_line_leaves_out(
     )
     monkeypatch.chdir(tmp_path)
     args = parsed([])
-    assert args.api == "goat" and args.base_url == "https://staging.example/v1"
+    assert args.api == ["goat"] and args.base_url == "https://staging.example/v1"
     assert args.report_dir == "reports"
     assert (args.workers, args.rule, args.timeout, args.allow_writes) == (2, ["errors.envelope"], 5.0, True)
     assert args.fail_under == ["90", "errors=95"]
 
     args = parsed(["storefront", "--workers", "1", "--rule", "auth.permissions", "--fail-under", "50"])
-    assert (args.api, args.workers, args.rule, args.fail_under) == ("storefront", 1, ["auth.permissions"], ["50"])
+    assert (args.api, args.workers, args.rule, args.fail_under) == (["storefront"], 1, ["auth.permissions"], ["50"])
     assert args.base_url == "https://staging.example/v1"  # not given: still from the file
 
 
@@ -61,7 +61,7 @@ def test_an_api_on_the_command_line_replaces_the_files_spec(tmp_path: Path, monk
     monkeypatch.chdir(tmp_path / "sub")
     assert parsed(["--config", "../conformance.toml"]).spec == "../openapi.yaml"  # relative to the file's folder
     args = parsed(["goat"])
-    assert (args.api, args.spec) == ("goat", None)
+    assert (args.api, args.spec) == (["goat"], None)
 
 
 def test_a_key_in_a_config_file_is_refused(
@@ -112,7 +112,7 @@ def test_settings_in_both_files_are_refused(tmp_path: Path) -> None:
         load_config(folder=tmp_path)
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n', encoding="utf-8")
     config = load_config(folder=tmp_path)
-    assert config is not None and config.values == {"api": "goat"}
+    assert config is not None and config.values == {"api": ["goat"]}
 
 
 def test_no_file_means_no_settings(tmp_path: Path) -> None:

@@ -96,9 +96,9 @@ def test_a_budget_in_seconds_is_whole_windows_of_the_allowance() -> None:
 def test_the_plan_cuts_engine_examples_first_then_the_burst_then_the_engine() -> None:
     roomy = make_plan(parse_budget("100000req"), (100, 60.0), engine_operations=7, other_tests=60, burst=True)
     assert roomy.max_examples == 8 and not roomy.skipped
-    fewer = make_plan(parse_budget("380req"), (100, 60.0), engine_operations=7, other_tests=60, burst=True)
+    fewer = make_plan(parse_budget("270req"), (100, 60.0), engine_operations=7, other_tests=60, burst=True)
     assert 1 <= fewer.max_examples < 8 and not fewer.skipped
-    no_burst = make_plan(parse_budget("315req"), (100, 60.0), engine_operations=7, other_tests=60, burst=True)
+    no_burst = make_plan(parse_budget("212req"), (100, 60.0), engine_operations=7, other_tests=60, burst=True)
     assert no_burst.max_examples == 1 and set(no_burst.skipped) == {"burst"}
     no_engine = make_plan(parse_budget("150req"), (100, 60.0), engine_operations=7, other_tests=60, burst=True)
     assert set(no_engine.skipped) == {"engine"}  # without the engine the burst fits again

@@ -41,10 +41,28 @@ from conformance.drift.fastjson import exact
 from conformance.findings import Finding, finding
 from conformance.profile import Operation, Profile, resolve_ref, schema_validator
 
-__all__ = ["Judged", "Sequences", "credentials", "judge_exchange"]
+__all__ = ["ANY_RESPONSE_RULES", "Judged", "Sequences", "credentials", "judge_exchange", "judge_recorded"]
 
 Judged = set[tuple[str, str]]
 """(rule id, operation) pairs a judge looked at, whether it found anything or not."""
+
+ANY_RESPONSE_RULES = frozenset(
+    {
+        "schema.response-schema",
+        "schema.content-type",
+        "schema.response-headers",
+        "schema.server-error",
+        "errors.envelope",
+        "errors.code-convention",
+        "errors.request-id",
+        "rate-limit.headers",
+        "transport.invalid-response",
+    }
+)
+"""The rules of `judge_exchange` that are properties of any answer to a valid request, whatever it asked: the
+live suite judges by them every exchange its tests of valid requests record (`judge_recorded`). Not among them:
+schema.status-code (which statuses a request may get depends on the request: a scenario judges that), the auth
+rules and idempotency.key-required (properties of requests sent without a key on purpose)."""
 
 MAX_OPEN_WALKS = 500  # lists walked at once that are remembered (the oldest is judged and forgotten)
 MAX_PAGES = 200  # pages of one walk remembered; a longer walk is judged in parts
@@ -394,6 +412,34 @@ def judge_exchange(
         findings += _judge_anonymous(profile, op, exchange, public, throttled, secrets, seen)
     findings += _judge_key_required(profile, op, exchange, throttled, secrets, seen)
     return findings
+
+
+def judge_recorded(
+    profile: Profile,
+    exchanges: list[Exchange],
+    secrets: tuple[str, ...],
+    rules: frozenset[str] | set[str] = ANY_RESPONSE_RULES,
+) -> tuple[list[Finding], list[Finding]]:
+    """Judges recorded exchanges by `judge_exchange`, keeping `rules` only; returns (findings, notes).
+
+    Passed over: an exchange without a known operation, and one the client could not complete (`error`: a body
+    cut at the size cap, a redirect not followed), which `judge_transport` judges. The same rule, operation and
+    message is given once: twenty pages breaking the schema at the same place are one finding.
+    """
+    findings: list[Finding] = []
+    notes: list[Finding] = []
+    seen: set[tuple[str, str, str]] = set()
+    for exchange in exchanges:
+        if exchange.operation not in profile.operations or exchange.error is not None:
+            continue
+        found_notes: list[Finding] = []
+        found = judge_exchange(profile, exchange, exchange.operation, secrets, notes=found_notes)
+        for item, into in [*((f, findings) for f in found), *((n, notes) for n in found_notes)]:
+            key = (item.rule_id, item.operation, item.message)
+            if item.rule_id in rules and key not in seen:
+                seen.add(key)
+                into.append(item)
+    return findings, notes
 
 
 def _judge_success(

@@ -135,7 +135,7 @@ _BOUND_KEYWORDS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
 _PAGING_ROLES = ("limit", "page", "offset", "cursor")
 
 
-def _paging_parameters(spec: dict[str, Any], operation_id: str) -> set[str]:
+def paging_parameters(spec: dict[str, Any], operation_id: str) -> set[str]:
     """The query parameters that page through a list the profile describes (its size, page, offset, cursor)."""
     names: set[str] = set()
     for listing in (spec.get("x-conformance") or {}).get("pagination") or []:
@@ -174,7 +174,7 @@ def tolerated_input(case: Any, op: Operation, spec: dict[str, Any]) -> str | Non
     )
     reasons = set()
     for location, parameter, pointer in places:
-        if out_of_bounds and location == "query" and parameter in _paging_parameters(spec, op.operation_id):
+        if out_of_bounds and location == "query" and parameter in paging_parameters(spec, op.operation_id):
             reasons.add(
                 "a page parameter outside its documented bounds was accepted (clamped or read leniently); "
                 "pagination.invalid-limit and pagination.max-limit judge it by the profile's cases"

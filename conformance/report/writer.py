@@ -15,6 +15,7 @@ from conformance.report.render import render_index, render_report
 __all__ = [
     "load_result",
     "write_html",
+    "write_folder_index",
     "write_index",
     "write_json",
     "write_junit",
@@ -50,6 +51,12 @@ def write_reports(result: dict[str, Any], report_dir: Path, spec: str | Path | N
         sarif_path.unlink(missing_ok=True)
     write_wfc(result, spec_file, report_dir)
     write_html(result, report_dir / f"{result['api']}.html")
+    write_folder_index(report_dir)
+    return reason
+
+
+def write_folder_index(report_dir: Path) -> None:
+    """Writes DIR/index.html over every result in the folder (this run's and earlier ones')."""
     results = []
     for path in sorted(report_dir.glob("*.json")):
         try:
@@ -58,8 +65,8 @@ def write_reports(result: dict[str, Any], report_dir: Path, spec: str | Path | N
             continue
         if isinstance(data, dict) and "findings" in data and "api" in data:
             results.append(data)
-    write_index(results, report_dir / "index.html")
-    return reason
+    if results:
+        write_index(results, report_dir / "index.html")
 
 
 def write_json(result: dict[str, Any], report_dir: Path) -> Path:

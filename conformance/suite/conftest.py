@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from conformance.checks.passive import ANY_RESPONSE_RULES, judge_recorded
+from conformance.client import Exchange
 from conformance.findings import Finding
 from conformance.plugin import OPERATION_PROPERTY, REQUESTS_PROPERTY, RULE_PROPERTY, record_findings, run_state_key
 from conformance.profile import Profile, load_profile
@@ -16,6 +19,11 @@ from conformance.target import Options, RecipeError, Target
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rules(*ids): the rule ids a conformance test judges")
+    config.addinivalue_line(
+        "markers",
+        "sends_valid_requests: every request the test sends is valid by the spec; each answer is also judged by "
+        "the rules of any response (conformance/checks/passive.py ANY_RESPONSE_RULES)",
+    )
 
 
 def _profile(config: pytest.Config) -> Profile:
@@ -219,13 +227,22 @@ class Verdict:
 
     A note is what differs from our reading of the documents but breaks no promise they make
     (a limit higher than documented, a null read as "not given"): it is reported, never failed.
+
+    Every response is judged by every rule that can judge it: in a test marked `sends_valid_requests`, each
+    exchange the target's client returns (`recorded`, from any thread) is judged, when the verdict concludes,
+    by the rules of any response (`ANY_RESPONSE_RULES`: schema, envelope, request id, rate-limit headers…)
+    that the test does not judge itself, and that `--rule` selected if it was given. The test opts in, rather
+    than opting out, because only it knows that its requests are valid: the wrong ones other tests send on
+    purpose (a bad parameter, no key, a burst past the limit) may get answers that no rule of any response
+    should be held to (a proxy's refusal, a 429 with no body), and the rules they break are theirs to judge.
     """
 
-    def __init__(self, item: pytest.Item, target: Target) -> None:
+    def __init__(self, item: pytest.Item, target: Target, recorded: list[Exchange] | None = None) -> None:
         self.item = item
         self.target = target
         self.findings: list[Finding] = []
         self.notes: list[Finding] = []
+        self.recorded = recorded
 
     def add(self, findings: list[Finding]) -> None:
         self.findings.extend(findings)
@@ -234,6 +251,7 @@ class Verdict:
         self.notes.extend(notes)
 
     def conclude(self) -> None:
+        self._judge_recorded()
         if self.notes:
             record_findings(self.item, self.notes, notes=True)
             self.notes = []
@@ -243,16 +261,37 @@ class Verdict:
         lines = [f"[{f.rule_id}] {f.operation}: {f.message}" for f in self.findings]
         pytest.fail("\n\n".join(lines), pytrace=False)
 
+    def _judge_recorded(self) -> None:
+        """Judges the exchanges recorded since the last call by the rules of any response (see the class)."""
+        if not self.recorded:
+            return
+        exchanges = self.recorded[:]
+        del self.recorded[: len(exchanges)]  # what another thread adds meanwhile waits for the next call
+        marker = self.item.get_closest_marker("rules")
+        rules = ANY_RESPONSE_RULES - set(marker.args if marker is not None else ())
+        selected = self.item.config.getoption("conformance_rules", None)
+        if selected:
+            rules &= set(selected)
+        findings, notes = judge_recorded(self.target.profile, exchanges, self.target.secrets, rules)
+        known = {(f.rule_id, f.operation, f.message) for f in self.findings + self.notes}
+        self.findings += [f for f in findings if (f.rule_id, f.operation, f.message) not in known]
+        self.notes += [n for n in notes if (n.rule_id, n.operation, n.message) not in known]
+
 
 @pytest.fixture
 def verdict(request: pytest.FixtureRequest, target: Target) -> Iterator[Verdict]:
-    """Judge a scenario: `verdict.add(findings)`, then `verdict.conclude()` fails on any finding."""
+    """Judge a scenario: `verdict.add(findings)`, then `verdict.conclude()` fails on any finding.
+
+    In a test marked `sends_valid_requests`, what its client sends is recorded for the verdict (see `Verdict`).
+    """
     before = target.requests_sent
-    verdict = Verdict(request.node, target)
-    try:
-        yield verdict
-    finally:
-        request.node.user_properties.append((REQUESTS_PROPERTY, target.requests_sent - before))
+    valid = request.node.get_closest_marker("sends_valid_requests") is not None
+    with target.client.recording() if valid else contextlib.nullcontext() as recorded:
+        verdict = Verdict(request.node, target, recorded)
+        try:
+            yield verdict
+        finally:
+            request.node.user_properties.append((REQUESTS_PROPERTY, target.requests_sent - before))
 
 
 def require_writes(target: Target) -> None:

@@ -48,6 +48,7 @@ def _prepare(target: Target, idempotent: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.rules("idempotency.replay-same-resource", "idempotency.replay-same-response")
+@pytest.mark.sends_valid_requests
 def test_replay_same_resource(target: Target, verdict: Verdict, idempotent: dict[str, Any]) -> None:
     """Fails when a replay with the same key and body creates a second resource or answers differently."""
     request = _prepare(target, idempotent)
@@ -102,6 +103,7 @@ def _changed_body(request: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @pytest.mark.rules("idempotency.concurrent")
+@pytest.mark.sends_valid_requests
 def test_concurrent(target: Target, verdict: Verdict, idempotent: dict[str, Any]) -> None:
     """Fails when parallel requests sharing one key create more than one resource."""
     request = _prepare(target, idempotent)

@@ -256,6 +256,7 @@ def _judge_walk(walks: Walks, listing: dict[str, Any], verdict: Verdict, rule_id
 
 
 @pytest.mark.rules("pagination.no-duplicates")
+@pytest.mark.sends_valid_requests
 def test_no_duplicates(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> None:
     """Fails when an item appears twice while walking the list to its end.
 
@@ -278,6 +279,7 @@ def test_no_duplicates(walks: Walks, listing: dict[str, Any], verdict: Verdict) 
 
 
 @pytest.mark.rules("pagination.complete")
+@pytest.mark.sends_valid_requests
 def test_complete(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> None:
     """Fails when walks at one page size lose items that walks at another page size return.
 
@@ -318,6 +320,7 @@ def test_complete(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> No
 
 
 @pytest.mark.rules("pagination.totals")
+@pytest.mark.sends_valid_requests
 def test_totals(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> None:
     """Fails when totals, page counts or echoed page parameters disagree.
 
@@ -354,6 +357,7 @@ def _reread(target: Target, listing: dict[str, Any], pages: list[Page]) -> list[
 
 
 @pytest.mark.rules("pagination.last-page")
+@pytest.mark.sends_valid_requests
 def test_last_page(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> None:
     """Fails when the list's end is not signalled or a page past the end is not empty."""
     if listing["style"] == "none":
@@ -362,6 +366,7 @@ def test_last_page(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> N
 
 
 @pytest.mark.rules("pagination.sort-order")
+@pytest.mark.sends_valid_requests
 def test_sort_order(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> None:
     """Fails when the items are not in the documented order."""
     if not listing.get("sort"):
@@ -370,6 +375,7 @@ def test_sort_order(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> 
 
 
 @pytest.mark.rules("pagination.headers")
+@pytest.mark.sends_valid_requests
 def test_headers(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> None:
     """Fails when documented pagination headers are missing or disagree with the request."""
     if not (listing.get("header_echo") or (listing.get("total") or {}).get("in") == "header"):
@@ -378,6 +384,7 @@ def test_headers(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> Non
 
 
 @pytest.mark.rules("pagination.stable-order")
+@pytest.mark.sends_valid_requests
 def test_stable_order(walks: Walks, listing: dict[str, Any], verdict: Verdict) -> None:
     """Fails when two walks over the unchanged list disagree on order."""
     first = _walk_or_fail(walks, listing, main_limit(listing), verdict, "pagination.stable-order")
@@ -388,6 +395,7 @@ def test_stable_order(walks: Walks, listing: dict[str, Any], verdict: Verdict) -
 
 
 @pytest.mark.rules("pagination.default-limit")
+@pytest.mark.sends_valid_requests
 def test_default_limit(target: Target, listing: dict[str, Any], verdict: Verdict) -> None:
     """Fails when a first page without a limit does not hold the documented default number of items."""
     default = (listing.get("limit") or {}).get("default")
@@ -448,6 +456,7 @@ def _first_page_params(listing: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.rules("pagination.includes-created")
+@pytest.mark.sends_valid_requests
 def test_includes_created(target: Target, listing: dict[str, Any], verdict: Verdict) -> None:
     """Fails when an item created during the run is missing from its list, or the list's total does not count it."""
     created_by = listing.get("created_by")
@@ -631,8 +640,9 @@ def _judge_refused(
 
 
 def _send_params(target: Target, listing: dict[str, Any], params: dict[str, Any]) -> Exchange:
+    """One bad page parameter; errors.bad-parameter may have asked the same already (Target.ask)."""
     try:
-        return target.send(listing["operation"], query={**(listing.get("query") or {}), **params})
+        return target.ask(target.build(listing["operation"], query={**(listing.get("query") or {}), **params}))
     except RecipeError as exc:
         pytest.skip(f"cannot request {listing['operation']}: {exc}")
 

@@ -69,6 +69,7 @@ def _samples(target: Target) -> list[Exchange]:
 
 
 @pytest.mark.rules("rate-limit.headers")
+@pytest.mark.sends_valid_requests
 def test_headers(target: Target, verdict: Verdict) -> None:
     """Fails when the documented rate-limit headers are missing (or, where optional, only partly sent)."""
     _headers_section(target)  # skips where the API documents none
@@ -86,6 +87,7 @@ def test_headers(target: Target, verdict: Verdict) -> None:
 
 
 @pytest.mark.rules("rate-limit.consistent")
+@pytest.mark.sends_valid_requests
 def test_consistent(target: Target, verdict: Verdict) -> None:
     """Fails when Limit changes, Remaining does not fall by one per request, or Reset is past or in another unit."""
     names = _headers_section(target)

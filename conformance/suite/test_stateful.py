@@ -31,6 +31,7 @@ def response_links(target: Target, operation_id: str, status: int) -> dict[str, 
 
 
 @pytest.mark.rules("schema.stateful", "schema.status-code")
+@pytest.mark.sends_valid_requests
 def test_created_resource_is_readable(target: Target, verdict: Verdict, linked_op: str) -> None:
     """Fails when a resource a create operation returned cannot be used through the operation's links.
 
@@ -138,6 +139,7 @@ def link_summary(path_params: dict[str, Any], fields: Any) -> str:
 
 
 @pytest.mark.rules("schema.positive-data")
+@pytest.mark.sends_valid_requests
 def test_valid_request_is_accepted(target: Target, verdict: Verdict, valid_request: dict[str, Any]) -> None:
     """Fails when a request the documents say is valid (an unknown filter value, an unknown code) is refused."""
     operation = valid_request["operation"]
