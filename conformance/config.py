@@ -255,6 +255,7 @@ def help_text() -> str:
     keys = ", ".join(f"{s.key} ({s.option})" for s in SETTINGS)
     return (
         "Settings may come from --config FILE, else ./conformance.toml, else [tool.conformance] in ./pyproject.toml; "
-        f"options on the command line override them. Keys: {keys}; fail_under is a number or a table "
-        "{total = 90, errors = 95}. The API key never comes from a file: set $CONFORMANCE_API_KEY."
+        f"options on the command line override them. Keys: {keys}; api is one API or a list (several run side by "
+        "side); fail_under is a number or a table {total = 90, errors = 95}. The API key never comes from a file: "
+        "set $CONFORMANCE_API_KEY."
     )
