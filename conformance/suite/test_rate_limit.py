@@ -254,6 +254,11 @@ def send_burst(target: Target) -> Burst:
         timeout=target.options.timeout,
         rate=None,
     )
+    if not names.get("reset") and not section.get("retry_after"):
+        # No wait hint will come: rate-limit.recovery waits a window and a quarter from the refusal, which
+        # proves a refusal that outlasts its window only if the burst opened that window. A window of quiet
+        # first, so that it does (where the window is counted from its first request, or slides).
+        time.sleep(float(target.options.known_limit[1]) if target.options.known_limit else float(section["window_s"]))
     first = client.request(retry_throttled=False, **request)  # unpaced: it may run inside a paced request
     advertised = _int(first.header(names["limit"])) if names else None
     known = target.options.known_limit
