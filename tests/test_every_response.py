@@ -138,3 +138,30 @@ def test_the_client_records_what_it_returns_from_every_thread() -> None:
     assert len(recorded) == 9
     assert recorded[-1].operation == "op" and recorded[-1].url.endswith("/last")
     assert not any(e.url.endswith(("/before", "/after")) for e in recorded)
+
+
+@pytest.mark.slow
+def test_the_engines_valid_answers_are_judged_by_the_rules_of_any_response(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's positive cases (a product id that does not exist: 404) carry goat's request id or not."""
+    clean, code = _run(tmp_path / "clean", monkeypatch, "goat", "-k", "test_schema")
+    assert code == 0 and clean["findings"] == []
+    broken, code = _run(tmp_path / "broken", monkeypatch, "goat", "-k", "test_schema", "--fault", "errors.request-id")
+    assert code == 1
+    found = {(f["rule"], f["operation"]) for f in broken["findings"]}
+    assert found and {rule for rule, _ in found} == {"errors.request-id"}  # only the engine ran: its answers
+    failed = {(c["rule"], c["operation"]) for c in broken["checks"] if c["outcome"] == "failed"}
+    assert found <= failed  # a failed row per rule and operation: summary, score and exit code agree
+    selected, code = _run(
+        tmp_path / "selected",
+        monkeypatch,
+        "goat",
+        "-k",
+        "test_schema",
+        "--fault",
+        "errors.request-id",
+        "--rule",
+        "schema.server-error",
+    )
+    assert selected["findings"] == []  # a rule not selected is not reported
